@@ -1,0 +1,11 @@
+"""quant-opt: a post-training quantization compiler on xDSL.
+
+Public API shared by tools and tests:
+
+    module = quantopt.import_model("model.onnx")      # any supported format, by extension
+    outputs = quantopt.Executor(module).run([x])        # numpy in, numpy out
+"""
+
+from quantopt.api import Executor, import_model
+
+__all__ = ["Executor", "import_model"]
