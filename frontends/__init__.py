@@ -1,0 +1,12 @@
+"""Frontends: model files into our IR, keyed by file extension for the opt driver."""
+
+from collections.abc import Callable
+
+
+def get_all_frontends() -> dict[str, Callable[[], type]]:
+    def onnx():
+        from quantopt.frontends.onnx import OnnxFrontend
+
+        return OnnxFrontend
+
+    return {"onnx": onnx}
