@@ -16,4 +16,9 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return FuseActivationPass
 
-    return {"fold-batchnorm": fold_batchnorm, "fuse-activation": fuse_activation}
+    def weight_quant():
+        from quantopt.passes.weight_quant import WeightQuantPass
+
+        return WeightQuantPass
+
+    return {"fold-batchnorm": fold_batchnorm, "fuse-activation": fuse_activation, "weight-quant": weight_quant}

@@ -1,0 +1,63 @@
+"""Uniform quantization arithmetic shared by the quantization passes (numpy, vectorised over channels)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def storage_width(bits: int) -> int:
+    """Narrowest storage integer that holds `bits`-bit values: i8 up to 8 bits, i16 up to 16."""
+    return 8 if bits <= 8 else 16
+
+
+def asymmetric_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """MindSpore Lite's CalQuantizationParams: the range is widened to contain 0 so that 0 is exact, then
+    scale = (hi - lo) / (qmax - qmin), zero_point = round(qmin - lo / scale). A channel that is all zeros
+    gets scale 1 (any positive scale represents it exactly)."""
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    scale = (hi - lo) / (qmax - qmin)
+    scale = np.where(scale > 0, scale, 1.0)
+    zero_point = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(np.int64)
+    return scale, zero_point
+
+
+def quantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, qmin: int, qmax: int) -> np.ndarray:
+    """Round half to even (numpy's rounding), then clamp to the storage range."""
+    return np.clip(np.round(x / scale) + zero_point, qmin, qmax)
+
+
+def dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    return (q - zero_point) * scale
+
+
+def channels_first(w: np.ndarray, axis: int) -> np.ndarray:
+    """View `w` as [channels, elements per channel] with channels along `axis`."""
+    return np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+
+
+def per_channel_params(w2d: np.ndarray, bits: int, search_clip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point per row of `w2d`. With `search_clip`, each row's [min, max] is shrunk by the
+    factor in [0.5, 1] that minimises that row's squared quantization error (outlier clipping)."""
+    qmin, qmax = signed_range(bits)
+    w2d = w2d.astype(np.float64)
+    lo, hi = w2d.min(axis=1), w2d.max(axis=1)
+    scale, zero_point = asymmetric_params(lo, hi, qmin, qmax)
+    if not search_clip:
+        return scale, zero_point
+    best_err = _row_error(w2d, scale, zero_point, qmin, qmax)
+    for factor in np.linspace(0.5, 1.0, 26)[:-1]:
+        s, z = asymmetric_params(lo * factor, hi * factor, qmin, qmax)
+        err = _row_error(w2d, s, z, qmin, qmax)
+        better = err < best_err
+        scale, zero_point, best_err = np.where(better, s, scale), np.where(better, z, zero_point), np.minimum(err, best_err)
+    return scale, zero_point
+
+
+def _row_error(w2d, scale, zero_point, qmin, qmax) -> np.ndarray:
+    s, z = scale[:, None], zero_point[:, None]
+    return np.square(dequantize(quantize(w2d, s, z, qmin, qmax), s, z) - w2d).sum(axis=1)

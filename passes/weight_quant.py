@@ -1,0 +1,144 @@
+"""Quantize constant weights to `bits`-bit integers, keeping float inference (MindSpore Lite WeightQuant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from quantopt.dialects import lite, quant
+from quantopt.dialects.constant import constant_op, constant_value
+from quantopt.passes.quant_math import (
+    channels_first,
+    per_channel_params,
+    quantize,
+    signed_range,
+    storage_width,
+)
+
+_INTEGER_DTYPE = {8: np.int8, 16: np.int16}
+
+
+@dataclass
+class LayerDecision:
+    op_name: str
+    layer: str
+    elements: int
+    channels: int
+    quantized: bool
+    reason: str
+
+
+def weight_operand(op: Operation) -> tuple[SSAValue, int, bool] | None:
+    """(weight value, output-channel axis, is a convolution) for ops whose weights we quantize."""
+    if isinstance(op, lite.Conv2DOp | lite.Conv2DTransposeOp):
+        return op.filter, 0, True
+    if isinstance(op, lite.FullyConnectedOp):
+        return op.weight, 0, False
+    if isinstance(op, lite.MatMulOp):
+        return op.rhs, (len(lite.shape_of(op.rhs)) - 2 if op.bool_prop("transpose_b") else -1), False
+    return None
+
+
+def layer_name(op: Operation) -> str:
+    attr = op.attributes.get("name")
+    if attr is not None:
+        return attr.data
+    result = op.results[0]
+    return result.name_hint or f"{op.name}#{id(op) % 10000}"
+
+
+def _skip_reason(weights: np.ndarray, axis: int, is_conv: bool, pass_: "WeightQuantPass") -> str | None:
+    channels = weights.shape[axis]
+    if weights.size < pass_.min_size:
+        return f"{weights.size} elements < min-size {pass_.min_size}"
+    if is_conv and channels <= pass_.min_channel:
+        return f"{channels} channels <= min-channel {pass_.min_channel}"
+    per_channel = weights.size // channels
+    if pass_.per_channel and per_channel < pass_.min_channel_elements:
+        return f"{per_channel} elements per channel < {pass_.min_channel_elements}"
+    return None
+
+
+def quantize_weight(weights: np.ndarray, axis: int, bits: int, per_channel: bool, search_clip: bool):
+    """Integer storage array and its `!quant.uniform` type."""
+    qmin, qmax = signed_range(bits)
+    axis = axis % weights.ndim
+    rows = channels_first(weights, axis) if per_channel else weights.reshape(1, -1)
+    scale, zero_point = per_channel_params(rows, bits, search_clip)
+    q_rows = quantize(rows.astype(np.float64), scale[:, None], zero_point[:, None], qmin, qmax)
+    width = storage_width(bits)
+    if per_channel:
+        moved = (weights.shape[axis],) + tuple(np.delete(weights.shape, axis))
+        q = np.moveaxis(q_rows.reshape(moved), 0, axis)
+        qtype = quant.UniformQuantizedType.get(scale, zero_point, axis=axis, width=width, qmin=qmin, qmax=qmax)
+    else:
+        q = q_rows.reshape(weights.shape)
+        qtype = quant.UniformQuantizedType.get(float(scale[0]), int(zero_point[0]), width=width, qmin=qmin, qmax=qmax)
+    return np.ascontiguousarray(q.astype(_INTEGER_DTYPE[width])), qtype
+
+
+@dataclass(frozen=True)
+class WeightQuantPass(ModulePass):
+    """
+    Guarantees: the constant float weight of every conv2d, conv2d_transpose, fully_connected and matmul
+    (rhs) that passes the thresholds is replaced by `arith.constant` integer data, a `quant.scast` to
+    `!quant.uniform` (per output channel unless per-channel=false) and a `quant.dcast` back to f32, so the
+    graph still runs in float. Ranges follow MindSpore Lite: [-2^(b-1), 2^(b-1)-1], asymmetric, with the
+    real range widened to contain 0. Skipped: conv weights with fewer than `min-size` elements or at most
+    `min-channel` output channels, fc/matmul weights below `min-size`, and (per channel) layers with fewer
+    than `min-channel-elements` weights per channel, whose per-channel parameters would outweigh the saving.
+    `search-clip` picks each channel's clipping range by minimising its squared error.
+    """
+
+    name = "weight-quant"
+
+    bits: int = 8
+    per_channel: bool = True
+    min_size: int = 0
+    min_channel: int = 0
+    min_channel_elements: int = 0
+    search_clip: bool = False
+
+    def __post_init__(self):
+        if not 1 <= self.bits <= 16:
+            raise ValueError(f"weight-quant: bits must be in [1, 16], got {self.bits}")
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        quantize_weights(op, self)
+
+
+def quantize_weights(module: ModuleOp, options: WeightQuantPass) -> list[LayerDecision]:
+    """Apply weight quantization in place; return one decision per candidate layer, in graph order."""
+    decisions = []
+    for target in list(module.walk()):
+        found = weight_operand(target)
+        if found is None:
+            continue
+        value, axis, is_conv = found
+        weights = constant_value(value)
+        if weights is None or weights.dtype != np.float32:
+            continue
+        axis %= weights.ndim
+        reason = _skip_reason(weights, axis, is_conv, options)
+        decisions.append(LayerDecision(target.name, layer_name(target), weights.size, weights.shape[axis],
+                                       reason is None, reason or ""))
+        if reason is None:
+            _replace_weight(target, value, weights, axis, options)
+    return decisions
+
+
+def _replace_weight(target: Operation, value: SSAValue, weights: np.ndarray, axis: int,
+                    options: WeightQuantPass) -> None:
+    q, qtype = quantize_weight(weights, axis, options.bits, options.per_channel, options.search_clip)
+    data = constant_op(q)
+    storage = quant.StorageCastOp(data.result, TensorType(qtype, weights.shape))
+    dequant = quant.DequantizeCastOp(storage.result, TensorType(f32, weights.shape))
+    target.parent_block().insert_ops_before([data, storage, dequant], target)
+    target.operands = [dequant.result if operand is value else operand for operand in target.operands]
+    if not value.uses and isinstance(value.owner, Operation):
+        value.owner.parent_block().erase_op(value.owner)
