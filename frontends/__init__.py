@@ -9,4 +9,9 @@ def get_all_frontends() -> dict[str, Callable[[], type]]:
 
         return OnnxFrontend
 
-    return {"onnx": onnx}
+    def mindir():
+        from quantopt.frontends.mindir import MindirFrontend
+
+        return MindirFrontend
+
+    return {"onnx": onnx, "mindir": mindir}
