@@ -18,6 +18,10 @@ def import_model(path: str, batch_size: int = 1) -> ModuleOp:
         from quantopt.frontends.onnx import import_onnx
 
         return import_onnx(path, batch_size=batch_size)
+    if ext == ".tflite":
+        from quantopt.frontends.tflite import import_tflite
+
+        return import_tflite(path)
     if ext == ".mindir":
         from quantopt.frontends.mindir import import_mindir
 
@@ -30,7 +34,7 @@ def import_model(path: str, batch_size: int = 1) -> ModuleOp:
             module = Parser(make_context(), f.read(), path).parse_module()
         module.verify()
         return module
-    raise QuantOptError(path, f"unsupported model format '{ext or '(none)'}'", "expected .onnx, .mindir or .mlir")
+    raise QuantOptError(path, f"unsupported model format '{ext or '(none)'}'", "expected .onnx, .tflite, .mindir or .mlir")
 
 
 def Executor(module_or_path, **kwargs):  # noqa: N802 - a factory that reads like the class it returns

@@ -14,4 +14,9 @@ def get_all_frontends() -> dict[str, Callable[[], type]]:
 
         return MindirFrontend
 
-    return {"onnx": onnx, "mindir": mindir}
+    def tflite():
+        from quantopt.frontends.tflite import TfliteFrontend
+
+        return TfliteFrontend
+
+    return {"onnx": onnx, "tflite": tflite, "mindir": mindir}
