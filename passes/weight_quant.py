@@ -13,6 +13,7 @@ from xdsl.passes import ModulePass
 from quantopt.dialects import lite, quant
 from quantopt.dialects.constant import constant_op, constant_value
 from quantopt.passes.quant_math import (
+    balanced_round,
     channels_first,
     per_channel_params,
     quantize,
@@ -64,13 +65,17 @@ def _skip_reason(weights: np.ndarray, axis: int, is_conv: bool, pass_: "WeightQu
     return None
 
 
-def quantize_weight(weights: np.ndarray, axis: int, bits: int, per_channel: bool, search_clip: bool):
+def quantize_weight(weights: np.ndarray, axis: int, bits: int, per_channel: bool, search_clip: bool,
+                    balance: bool = False, symmetric: bool = False, grid: int = 0):
     """Integer storage array and its `!quant.uniform` type."""
     qmin, qmax = signed_range(bits)
     axis = axis % weights.ndim
     rows = channels_first(weights, axis) if per_channel else weights.reshape(1, -1)
-    scale, zero_point = per_channel_params(rows, bits, search_clip)
-    q_rows = quantize(rows.astype(np.float64), scale[:, None], zero_point[:, None], qmin, qmax)
+    scale, zero_point = per_channel_params(rows, bits, search_clip, symmetric, grid)
+    if balance:
+        q_rows = balanced_round(rows.astype(np.float64) / scale[:, None] + zero_point[:, None], qmin, qmax)
+    else:
+        q_rows = quantize(rows.astype(np.float64), scale[:, None], zero_point[:, None], qmin, qmax)
     width = storage_width(bits)
     if per_channel:
         moved = (weights.shape[axis],) + tuple(np.delete(weights.shape, axis))
@@ -103,6 +108,9 @@ class WeightQuantPass(ModulePass):
     min_channel: int = 0
     min_channel_elements: int = 0
     search_clip: bool = False
+    balance_rounding: bool = False
+    symmetric: bool = False
+    scale_grid: int = 0
 
     def __post_init__(self):
         if not 1 <= self.bits <= 16:
@@ -134,7 +142,8 @@ def quantize_weights(module: ModuleOp, options: WeightQuantPass) -> list[LayerDe
 
 def _replace_weight(target: Operation, value: SSAValue, weights: np.ndarray, axis: int,
                     options: WeightQuantPass) -> None:
-    q, qtype = quantize_weight(weights, axis, options.bits, options.per_channel, options.search_clip)
+    q, qtype = quantize_weight(weights, axis, options.bits, options.per_channel, options.search_clip,
+                               options.balance_rounding, options.symmetric, options.scale_grid)
     data = constant_op(q)
     storage = quant.StorageCastOp(data.result, TensorType(qtype, weights.shape))
     dequant = quant.DequantizeCastOp(storage.result, TensorType(f32, weights.shape))

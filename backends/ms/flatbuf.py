@@ -293,13 +293,19 @@ def _quant_param(b: flatbuffers.Builder, q: MsQuantParam) -> int:
     return QuantParam.End(b)
 
 
-def _tensor(b: flatbuffers.Builder, t: MsTensor) -> int:
+def _tensor(b: flatbuffers.Builder, t: MsTensor, shared_params: dict[MsQuantParam, int]) -> int:
     if t.has_external_data:
         raise ValueError(f"tensor '{t.name}': external data cannot be written")
     name = b.CreateString(t.name)
     dims = _numbers(b, t.dims, "<i4")
     data = b.CreateNumpyVector(np.frombuffer(t.data, dtype=np.uint8)) if t.data else None
-    params = [_quant_param(b, q) for q in t.quant_params]
+    # Equal QuantParams (channels with the same scale and zero point, here or in another tensor) share one
+    # table: a vector of tables may hold the same offset twice, and per-channel parameters are a large part
+    # of a weight-quantized file.
+    for q in t.quant_params:
+        if q not in shared_params:
+            shared_params[q] = _quant_param(b, q)
+    params = [shared_params[q] for q in t.quant_params]
     quant_params = _offsets(b, Tensor.StartQuantParamsVector, params) if params else None
     clusters = _numbers(b, t.quant_clusters, "<f4") if t.quant_clusters else None
     Tensor.Start(b)
@@ -353,7 +359,8 @@ def _subgraph(b: flatbuffers.Builder, s: MsSubGraph) -> int:
 def dump_graph(graph: MsGraph) -> bytes:
     """Encode an `MsGraph` as a `.ms` buffer; the same graph always gives the same bytes."""
     b = flatbuffers.Builder(1024 + sum(len(t.data) for t in graph.tensors))
-    tensors = _offsets(b, MetaGraph.StartAllTensorsVector, [_tensor(b, t) for t in graph.tensors])
+    shared_params: dict[MsQuantParam, int] = {}
+    tensors = _offsets(b, MetaGraph.StartAllTensorsVector, [_tensor(b, t, shared_params) for t in graph.tensors])
     nodes = _offsets(b, MetaGraph.StartNodesVector, [_node(b, n) for n in graph.nodes])
     subgraphs = _offsets(b, MetaGraph.StartSubGraphVector, [_subgraph(b, s) for s in graph.subgraphs])
     name = b.CreateString(graph.name) if graph.name else None

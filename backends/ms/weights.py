@@ -243,7 +243,8 @@ def quantized_weight_of(value: SSAValue) -> tuple[arith.ConstantOp, QuantizedWei
 
 def encode_quantized(weight: QuantizedWeight) -> tuple[TypeId, bytes, list[MsQuantParam]]:
     """dataType, data bytes and QuantParams of a quantized weight, as MindSpore Lite's weight quantizer
-    writes them (narrowRange false, inited true; min/max the float range the b-bit grid spans)."""
+    writes them (narrowRange false, inited true). min/max stay unset: dequantization reads only scale and
+    zero point, and per-channel parameters are a large share of a weight-quantized file."""
     container = bitpacking.container_dtype(weight.bits)
     data_type = TypeId.INT8 if container.itemsize == 1 else TypeId.INT16
     if bitpacking.is_packed(weight.bits):
@@ -251,8 +252,7 @@ def encode_quantized(weight: QuantizedWeight) -> tuple[TypeId, bytes, list[MsQua
     else:
         data = weight.values.astype(container.newbyteorder("<")).tobytes()
     params = [
-        MsQuantParam(scale=s, zero_point=z, min=(weight.qmin - z) * s, max=(weight.qmax - z) * s,
-                     narrow_range=False, num_bits=weight.bits, inited=True)
+        MsQuantParam(scale=s, zero_point=z, narrow_range=False, num_bits=weight.bits, inited=True)
         for s, z in zip(weight.scales, weight.zero_points)
     ]
     return data_type, data, params
