@@ -26,6 +26,10 @@ def import_model(path: str, batch_size: int = 1) -> ModuleOp:
         from quantopt.frontends.mindir import import_mindir
 
         return import_mindir(path)
+    if ext == ".ms":
+        from quantopt.backends.ms.reader import read_ms
+
+        return read_ms(path)
     if ext == ".mlir":
         from quantopt.context import make_context
         from xdsl.parser import Parser
@@ -34,7 +38,7 @@ def import_model(path: str, batch_size: int = 1) -> ModuleOp:
             module = Parser(make_context(), f.read(), path).parse_module()
         module.verify()
         return module
-    raise QuantOptError(path, f"unsupported model format '{ext or '(none)'}'", "expected .onnx, .tflite, .mindir or .mlir")
+    raise QuantOptError(path, f"unsupported model format '{ext or '(none)'}'", "expected .onnx, .tflite, .mindir, .ms or .mlir")
 
 
 def Executor(module_or_path, **kwargs):  # noqa: N802 - a factory that reads like the class it returns

@@ -35,14 +35,14 @@ def build() -> onnx.ModelProto:
                                       name=f"{name}/relu6"))
         return f"{name}.out"
 
-    x = conv_bn_relu6("input", "stem", 3, 16, 3, stride=2)
-    y = conv_bn_relu6(x, "dw", 16, 16, 3, group=16)
-    y = conv_bn_relu6(y, "pw", 16, 16, 1)
+    x = conv_bn_relu6("input", "stem", 3, 32, 3, stride=2)
+    y = conv_bn_relu6(x, "dw", 32, 32, 3, group=32)
+    y = conv_bn_relu6(y, "pw", 32, 32, 1)
     nodes.append(helper.make_node("Add", [x, y], ["res"], name="residual"))
     nodes.append(helper.make_node("MaxPool", ["res"], ["pool"], name="pool", kernel_shape=[2, 2], strides=[2, 2]))
     nodes.append(helper.make_node("GlobalAveragePool", ["pool"], ["gap"], name="gap"))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"))
-    nodes.append(helper.make_node("Gemm", ["flat", weight("fc.w", 10, 16), weight("fc.b", 10)], ["logits"],
+    nodes.append(helper.make_node("Gemm", ["flat", weight("fc.w", 10, 32), weight("fc.b", 10)], ["logits"],
                                   name="fc", transB=1))
     graph = helper.make_graph(
         nodes, "tiny_cnn",

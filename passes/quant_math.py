@@ -14,8 +14,7 @@ def storage_width(bits: int) -> int:
     return 8 if bits <= 8 else 16
 
 
-def asymmetric_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int,
-                      grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def asymmetric_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int) -> tuple[np.ndarray, np.ndarray]:
     """MindSpore Lite's CalQuantizationParams: the range is widened to contain 0 so that 0 is exact, then
     scale = (hi - lo) / (qmax - qmin), zero_point = round(qmin - lo / scale). A channel that is all zeros
     gets scale 1 (any positive scale represents it exactly)."""
@@ -23,8 +22,6 @@ def asymmetric_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int,
     hi = np.maximum(np.asarray(hi, np.float64), 0.0)
     scale = (hi - lo) / (qmax - qmin)
     scale = np.where(scale > 0, scale, 1.0)
-    if grid:
-        scale = snap_to_grid(scale, grid)
     zero_point = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(np.int64)
     return scale, zero_point
 
@@ -43,35 +40,13 @@ def channels_first(w: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
 
 
-def symmetric_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int,
-                     grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Zero point 0 and the smallest scale that represents [lo, hi] on [qmin, qmax]. With `grid` > 0 the
-    scale is rounded up to the nearest 2^(k / grid), so that channels and layers share a few distinct
-    (scale, zero point) pairs, which the `.ms` writer stores once."""
-    scale = np.maximum(np.maximum(hi, 0.0) / qmax, np.minimum(lo, 0.0) / qmin) if qmin < 0 else hi / qmax
-    scale = np.where(scale > 0, scale, 1.0)
-    if grid:
-        scale = snap_to_grid(scale, grid)
-    return scale, np.zeros(scale.shape, np.int64)
-
-
-def snap_to_grid(scale: np.ndarray, grid: int) -> np.ndarray:
-    """Round scales up to the nearest 2^(k / grid): a coarser grid of steps in exchange for few distinct
-    values, which channels and layers can then share."""
-    return np.exp2(np.ceil(np.log2(scale) * grid - 1e-9) / grid)
-
-
-def per_channel_params(w2d: np.ndarray, bits: int, search_clip: bool, symmetric: bool = False,
-                       grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Scale and zero point per row of `w2d`: MindSpore Lite's asymmetric range, or symmetric (zero point 0,
-    scales on a 2^(1/grid) grid when `grid`). With `search_clip`, each row's [min, max] is shrunk by the
+def per_channel_params(w2d: np.ndarray, bits: int, search_clip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point per row of `w2d`. With `search_clip`, each row's [min, max] is shrunk by the
     factor in [0.5, 1] that minimises that row's squared quantization error (outlier clipping)."""
     qmin, qmax = signed_range(bits)
     w2d = w2d.astype(np.float64)
     lo, hi = w2d.min(axis=1), w2d.max(axis=1)
-    if symmetric:
-        return symmetric_params(lo, hi, qmin, qmax, grid)
-    scale, zero_point = asymmetric_params(lo, hi, qmin, qmax, grid)
+    scale, zero_point = asymmetric_params(lo, hi, qmin, qmax)
     if not search_clip:
         return scale, zero_point
     best_err = _row_error(w2d, scale, zero_point, qmin, qmax)

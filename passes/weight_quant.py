@@ -66,12 +66,12 @@ def _skip_reason(weights: np.ndarray, axis: int, is_conv: bool, pass_: "WeightQu
 
 
 def quantize_weight(weights: np.ndarray, axis: int, bits: int, per_channel: bool, search_clip: bool,
-                    balance: bool = False, symmetric: bool = False, grid: int = 0):
+                    balance: bool = False):
     """Integer storage array and its `!quant.uniform` type."""
     qmin, qmax = signed_range(bits)
     axis = axis % weights.ndim
     rows = channels_first(weights, axis) if per_channel else weights.reshape(1, -1)
-    scale, zero_point = per_channel_params(rows, bits, search_clip, symmetric, grid)
+    scale, zero_point = per_channel_params(rows, bits, search_clip)
     if balance:
         q_rows = balanced_round(rows.astype(np.float64) / scale[:, None] + zero_point[:, None], qmin, qmax)
     else:
@@ -97,7 +97,8 @@ class WeightQuantPass(ModulePass):
     real range widened to contain 0. Skipped: conv weights with fewer than `min-size` elements or at most
     `min-channel` output channels, fc/matmul weights below `min-size`, and (per channel) layers with fewer
     than `min-channel-elements` weights per channel, whose per-channel parameters would outweigh the saving.
-    `search-clip` picks each channel's clipping range by minimising its squared error.
+    `search-clip` picks each channel's clipping range by minimising its squared error; `balance-rounding`
+    makes each channel's rounding errors sum to zero (see `balanced_round`).
     """
 
     name = "weight-quant"
@@ -109,8 +110,6 @@ class WeightQuantPass(ModulePass):
     min_channel_elements: int = 0
     search_clip: bool = False
     balance_rounding: bool = False
-    symmetric: bool = False
-    scale_grid: int = 0
 
     def __post_init__(self):
         if not 1 <= self.bits <= 16:
@@ -143,7 +142,7 @@ def quantize_weights(module: ModuleOp, options: WeightQuantPass) -> list[LayerDe
 def _replace_weight(target: Operation, value: SSAValue, weights: np.ndarray, axis: int,
                     options: WeightQuantPass) -> None:
     q, qtype = quantize_weight(weights, axis, options.bits, options.per_channel, options.search_clip,
-                               options.balance_rounding, options.symmetric, options.scale_grid)
+                               options.balance_rounding)
     data = constant_op(q)
     storage = quant.StorageCastOp(data.result, TensorType(qtype, weights.shape))
     dequant = quant.DequantizeCastOp(storage.result, TensorType(f32, weights.shape))

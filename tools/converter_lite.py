@@ -1,0 +1,139 @@
+"""`converter_lite`: MindSpore Lite's converter command line on quant-opt.
+
+    converter_lite --fmk=ONNX --modelFile=m.onnx --outputFile=m_wq --quantType=WeightQuant --bitNum=8
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from quantopt.errors import QuantOptError
+from quantopt.tools.flags import Flag, parse_flags, usage
+from quantopt.tools.model_format import FORMATS, check_format
+
+INT_MAX = 2**31 - 1
+FLAGS = [
+    Flag("fmk", "framework of the input model", choices=FORMATS, required=True),
+    Flag("modelFile", "input model", required=True),
+    Flag("outputFile", "output model path; .ms is appended", required=True),
+    Flag("quantType", "quantization to apply; without it the model is converted in float",
+         choices=("WeightQuant", "PostTraining")),
+    Flag("bitNum", "bits of quantized weights (WeightQuant 1..16, PostTraining 1..8)", int_range=(1, 16), default=8),
+    Flag("quantWeightSize", "WeightQuant: skip weights with fewer elements", int_range=(0, INT_MAX), default=0),
+    Flag("quantWeightChannel", "WeightQuant: skip conv weights with at most this many channels",
+         int_range=(0, INT_MAX), default=16),
+    Flag("configFile", "quantization config file (PostTraining calibration settings)"),
+]
+
+# Weight quantization choices the MindSpore Lite flags do not expose (see WeightQuantPass): layers with
+# fewer weights per output channel than this (depthwise 3x3 filters have 9) stay float, because their
+# per-channel parameters cost about as much as the saving and they carry most of the error; rounding is
+# balanced per channel.
+MIN_CHANNEL_ELEMENTS = 32
+BALANCE_ROUNDING = True
+
+FMK_CODES = {"ONNX": 2, "MINDIR": 3, "TFLITE": 4}
+
+
+def convert(values: dict, log=print) -> dict:
+    model, fmk = values["modelFile"], values["fmk"]
+    check_format(model, fmk)
+    output = values["outputFile"] + ".ms"
+    if values["quantType"] == "PostTraining":
+        raise QuantOptError(None, "--quantType=PostTraining is not available yet", "use WeightQuant or no quantType")
+    if values["configFile"] is not None and not os.path.isfile(values["configFile"]):
+        raise QuantOptError(values["configFile"], "no such file")
+    from quantopt.api import import_model
+    from quantopt.backends.ms.writer import encode_ms, write_ms
+    from quantopt.context import make_context
+    from quantopt.passes.fold_batchnorm import FoldBatchNormPass
+    from quantopt.passes.fuse_activation import FuseActivationPass
+
+    times = {}
+    start = time.perf_counter()
+    module = import_model(model)
+    times["import"] = time.perf_counter() - start
+    ctx = make_context()
+    stage = time.perf_counter()
+    FoldBatchNormPass().apply(ctx, module)
+    FuseActivationPass().apply(ctx, module)
+    times["optimize"] = time.perf_counter() - stage
+    fmk_code = _fmk_code(module, fmk)
+    float_size = len(encode_ms(module, fmk_type=fmk_code, file=output))
+    decisions = []
+    if values["quantType"] == "WeightQuant":
+        decisions = _weight_quantize(module, values, times)
+    stage = time.perf_counter()
+    write_ms(module, output, fmk_type=fmk_code)
+    times["write"] = time.perf_counter() - stage
+    summary = {"output": output, "float_size": float_size, "size": os.path.getsize(output),
+               "decisions": decisions, "seconds": time.perf_counter() - start, "times": times}
+    _print_summary(summary, values, log)
+    return summary
+
+
+def _fmk_code(module, fmk: str) -> int:
+    if fmk != "MS":
+        return FMK_CODES[fmk]
+    attr = module.attributes.get("ms.fmk_type")
+    return attr.value.data if attr is not None else FMK_CODES["ONNX"]
+
+
+def _weight_quantize(module, values: dict, times: dict) -> list:
+    from quantopt.passes.weight_quant import WeightQuantPass, quantize_weights
+
+    options = WeightQuantPass(bits=values["bitNum"], min_size=values["quantWeightSize"],
+                              min_channel=values["quantWeightChannel"],
+                              min_channel_elements=MIN_CHANNEL_ELEMENTS, balance_rounding=BALANCE_ROUNDING)
+    stage = time.perf_counter()
+    decisions = quantize_weights(module, options)
+    times["weight-quant"] = time.perf_counter() - stage
+    return decisions
+
+
+def _print_summary(summary: dict, values: dict, log) -> None:
+    decisions = summary["decisions"]
+    if values["quantType"] == "WeightQuant":
+        quantized = [d for d in decisions if d.quantized]
+        log(f"weight quantization: {values['bitNum']} bits, {len(quantized)} of {len(decisions)} layers quantized")
+        reasons: dict[str, int] = {}
+        for d in decisions:
+            if not d.quantized:
+                key = d.reason.split(" ", 1)[1] if d.reason[:1].isdigit() else d.reason
+                reasons[key] = reasons.get(key, 0) + 1
+        for reason, count in sorted(reasons.items()):
+            log(f"  skipped {count}: {reason}")
+    ratio = summary["size"] / summary["float_size"] if summary["float_size"] else 1.0
+    log(f"size: float .ms {summary['float_size']} bytes -> {summary['size']} bytes ({100 * ratio:.1f}%)")
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["times"].items())
+    log(f"wrote {summary['output']} in {summary['seconds']:.2f}s ({stages})")
+    log("CONVERT RESULT SUCCESS:0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        values = parse_flags(argv, FLAGS, "converter_lite")
+        if values is None:
+            print(usage("converter_lite", __doc__.strip().splitlines()[0], FLAGS))
+            return 0
+        if values["quantType"] == "PostTraining" and values["bitNum"] > 8:
+            raise QuantOptError(None, f"--bitNum={values['bitNum']}: must be in [1, 8] for PostTraining")
+        convert(values)
+    except QuantOptError as err:
+        print(err.message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an internal bug, not bad input
+        print(f"internal error: {type(err).__name__}: {err} (please report this with the input that caused it)",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
