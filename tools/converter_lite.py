@@ -66,6 +66,7 @@ def convert(values: dict, log=print) -> dict:
     if values["quantType"] == "WeightQuant":
         decisions = _weight_quantize(module, values, times)
     stage = time.perf_counter()
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_ms(module, output, fmk_type=fmk_code)
     times["write"] = time.perf_counter() - stage
     summary = {"output": output, "float_size": float_size, "size": os.path.getsize(output),
