@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     AnyFloat,
     ArrayAttr,
+    DenseArrayBase,
+    Float32Type,
     FloatData,
     IntAttr,
+    IntegerAttr,
     IntegerType,
     Signedness,
     TensorType,
@@ -24,9 +28,14 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
+    ParsePropInAttrDict,
+    VarConstraint,
+    base,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
+    prop_def,
     result_def,
     traits_def,
 )
@@ -346,8 +355,82 @@ class StorageCastOp(_CastOp):
             )
 
 
+CALIBRATION_PROPERTIES = ("range", "sample_min", "sample_max", "histogram_exp", "histogram")
+
+
+@irdl_op_definition
+class ObserveOp(IRDLOperation):
+    """`quant.observe`: the identity on a float tensor that full quantization will quantize.
+
+    `insert-calibration` places one after each such tensor, numbered by `id`; `calibrate` records what
+    it saw there over the calibration set, all five properties or none:
+
+    - `range`: `!quant.calibrated<f32<min:max>>`, the extremes over every sample;
+    - `sample_min`, `sample_max`: the extremes of each sample, in sample order;
+    - `histogram`, `histogram_exp`: counts of the non-zero |x| in equal bins over [0, 2^histogram_exp).
+
+    `lower-calibration` replaces it by a `quant.qcast` / `quant.dcast` pair. Not `Pure`: an observer must
+    survive dead-code elimination and CSE until it is lowered.
+    """
+
+    name = "quant.observe"
+    T: ClassVar = VarConstraint("T", base(TensorType))
+    input = operand_def(T)
+    result = result_def(T)
+    id = prop_def(IntegerAttr)
+    range = opt_prop_def(CalibratedQuantizedType)
+    sample_min = opt_prop_def(DenseArrayBase)
+    sample_max = opt_prop_def(DenseArrayBase)
+    histogram_exp = opt_prop_def(IntegerAttr)
+    histogram = opt_prop_def(DenseArrayBase)
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input)"
+
+    def __init__(self, input, id: int):
+        from xdsl.dialects.builtin import i64
+
+        super().__init__(operands=[input], result_types=[input.type], properties={"id": IntegerAttr(id, i64)})
+
+    @property
+    def observer_id(self) -> int:
+        return self.id.value.data
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self.range is not None
+
+    def verify_(self) -> None:
+        if not isinstance(element_type_of(self.input.type), AnyFloat):
+            raise VerifyException(f"{self.name}: observes float tensors only, got {self.input.type}")
+        if self.observer_id < 0:
+            raise VerifyException(f"{self.name}: id must be non-negative, got {self.observer_id}")
+        present = [p for p in CALIBRATION_PROPERTIES if self.properties.get(p) is not None]
+        if present and len(present) != len(CALIBRATION_PROPERTIES):
+            missing = [p for p in CALIBRATION_PROPERTIES if p not in present]
+            raise VerifyException(f"{self.name}: calibration properties come together; missing {', '.join(missing)}")
+        if present:
+            self._verify_statistics()
+
+    def _verify_statistics(self) -> None:
+        import numpy as np
+
+        lows, highs, counts = self.sample_min, self.sample_max, self.histogram
+        if not (isinstance(lows.elt_type, Float32Type) and isinstance(highs.elt_type, Float32Type)):
+            raise VerifyException(f"{self.name}: sample_min and sample_max must be f32 arrays")
+        lows, highs = np.frombuffer(lows.data.data, np.float32), np.frombuffer(highs.data.data, np.float32)
+        if not lows.size or lows.size != highs.size or np.any(lows > highs):
+            raise VerifyException(f"{self.name}: sample_min and sample_max need one ordered pair per sample")
+        if (float(lows.min()), float(highs.max())) != (self.range.min.data, self.range.max.data):
+            raise VerifyException(f"{self.name}: range does not match the extremes of sample_min and sample_max")
+        if not (isinstance(counts.elt_type, IntegerType) and counts.elt_type.width.data == 64):
+            raise VerifyException(f"{self.name}: histogram must be an i64 array")
+        counts = np.frombuffer(counts.data.data, np.int64)
+        if not counts.size or np.any(counts < 0):
+            raise VerifyException(f"{self.name}: histogram needs at least one bin and no negative counts")
+
+
 Quant = Dialect(
     "quant",
-    [QuantizeCastOp, DequantizeCastOp, StorageCastOp],
+    [QuantizeCastOp, DequantizeCastOp, StorageCastOp, ObserveOp],
     [UniformQuantizedType, CalibratedQuantizedType],
 )

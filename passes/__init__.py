@@ -21,4 +21,31 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return WeightQuantPass
 
-    return {"fold-batchnorm": fold_batchnorm, "fuse-activation": fuse_activation, "weight-quant": weight_quant}
+    def lower_to_int8():
+        from quantopt.passes.lower_to_int8 import LowerToInt8Pass
+
+        return LowerToInt8Pass
+
+    def bias_correction():
+        from quantopt.passes.bias_correction import BiasCorrectionPass
+
+        return BiasCorrectionPass
+
+    def insert_calibration():
+        from quantopt.passes.insert_calibration import InsertCalibrationPass
+
+        return InsertCalibrationPass
+
+    def calibrate():
+        from quantopt.passes.calibrate import CalibratePass
+
+        return CalibratePass
+
+    def lower_calibration():
+        from quantopt.passes.lower_calibration import LowerCalibrationPass
+
+        return LowerCalibrationPass
+
+    return {"fold-batchnorm": fold_batchnorm, "fuse-activation": fuse_activation, "weight-quant": weight_quant,
+            "lower-to-int8": lower_to_int8, "bias-correction": bias_correction,
+            "insert-calibration": insert_calibration, "calibrate": calibrate, "lower-calibration": lower_calibration}
