@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from quantopt.context import DIALECTS
@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ParseError as err:
         print(f"error: {input_name}: cannot parse IR\n{err}", file=sys.stderr)
+        return 1
+    except ArgSpecParseError as err:
+        message = " ".join(str(err).split())
+        print(f"error: bad pass pipeline: {message} (quote paths: -p 'calibrate{{config=\"dir/calib.cfg\"}}')",
+              file=sys.stderr)
         return 1
     except DiagnosticException as err:
         print(f"error: {input_name}: {str(err).strip()}", file=sys.stderr)
