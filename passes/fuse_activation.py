@@ -43,6 +43,9 @@ class FuseActivationIntoProducer(RewritePattern):
             return
         if not producer.results[0].has_one_use():
             return
+        # On quantized tensors an activation may requantize to another scale: only fuse a pure clamp.
+        if producer.results[0].type != op.results[0].type:
+            return
         producer.properties["activation"] = StringAttr(activation)
         rewriter.handle_operation_modification(producer)
         rewriter.replace(op, [], [producer.results[0]])

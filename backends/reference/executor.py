@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from quantopt.backends.reference.int8_kernels import KERNELS  # fp32 kernels, int8 ones for quantized lite ops
 from quantopt.backends.reference.kernel import Array, Kernel, KernelBuilder
-from quantopt.backends.reference.kernels_fp32 import FP32_KERNELS
 from quantopt.backends.reference.parallel import can_own_blas_threads, kernel_threads, num_threads, single_threaded_blas
 from quantopt.backends.reference.quant_casts import dtype_of
 from quantopt.dialects import lite
@@ -132,10 +132,11 @@ class _Planned:
 
 
 class Executor:
-    """fp32 reference execution of a module (or of a model file, imported by extension)."""
+    """Reference execution of a module (or of a model file, imported by extension): fp32 kernels, and int8
+    kernels for lite ops on quantized tensors."""
 
     def __init__(self, module_or_path: ModuleOp | str | os.PathLike, batch_size: int = 1,
-                 kernels: Mapping[type[Operation], KernelBuilder] = FP32_KERNELS, fuse_activations: bool = True,
+                 kernels: Mapping[type[Operation], KernelBuilder] = KERNELS, fuse_activations: bool = True,
                  threads: int | None = None):
         """`threads`: how many threads kernels split their work between (1: BLAS threads only, see
         `parallel`); by default chosen from the size of the model's products."""
