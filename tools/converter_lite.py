@@ -41,10 +41,10 @@ def convert(values: dict, log=print) -> dict:
     model, fmk = values["modelFile"], values["fmk"]
     check_format(model, fmk)
     output = values["outputFile"] + ".ms"
-    if values["quantType"] == "PostTraining":
-        raise QuantOptError(None, "--quantType=PostTraining is not available yet", "use WeightQuant or no quantType")
     if values["configFile"] is not None and not os.path.isfile(values["configFile"]):
         raise QuantOptError(values["configFile"], "no such file")
+    if values["quantType"] == "PostTraining" and values["configFile"] is None:
+        raise QuantOptError(None, "--quantType=PostTraining needs --configFile (the calibration set)")
     from quantopt.api import import_model
     from quantopt.backends.ms.writer import encode_ms, write_ms
     from quantopt.context import make_context
@@ -62,15 +62,18 @@ def convert(values: dict, log=print) -> dict:
     times["optimize"] = time.perf_counter() - stage
     fmk_code = _fmk_code(module, fmk)
     float_size = len(encode_ms(module, fmk_type=fmk_code, file=output))
-    decisions = []
+    decisions, post_training = [], None
     if values["quantType"] == "WeightQuant":
         decisions = _weight_quantize(module, values, times)
+    elif values["quantType"] == "PostTraining":
+        post_training = _full_quantize(module, model, values, times)
     stage = time.perf_counter()
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_ms(module, output, fmk_type=fmk_code)
     times["write"] = time.perf_counter() - stage
     summary = {"output": output, "float_size": float_size, "size": os.path.getsize(output),
-               "decisions": decisions, "seconds": time.perf_counter() - start, "times": times}
+               "decisions": decisions, "post_training": post_training, "seconds": time.perf_counter() - start,
+               "times": times}
     _print_summary(summary, values, log)
     return summary
 
@@ -94,6 +97,42 @@ def _weight_quantize(module, values: dict, times: dict) -> list:
     return decisions
 
 
+def _full_quantize(module, model: str, values: dict, times: dict):
+    from quantopt.passes.bias_correction import float_model_for
+    from quantopt.passes.calibration_config import read_calibration_config
+    from quantopt.tools.post_training import quantize_post_training
+
+    config = read_calibration_config(values["configFile"])
+    float_module = float_model_for(model) if config.bias_correction else None
+    with _progress_bar(config.batch_count) as progress:
+        summary = quantize_post_training(module, float_module, config, values["bitNum"], progress=progress)
+    times.update(summary.times)
+    return summary
+
+
+class _progress_bar:
+    """A tqdm bar over the calibration set on a terminal; silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc="calibration", unit="sample", file=sys.stderr, leave=False)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _print_summary(summary: dict, values: dict, log) -> None:
     decisions = summary["decisions"]
     if values["quantType"] == "WeightQuant":
@@ -106,11 +145,24 @@ def _print_summary(summary: dict, values: dict, log) -> None:
                 reasons[key] = reasons.get(key, 0) + 1
         for reason, count in sorted(reasons.items()):
             log(f"  skipped {count}: {reason}")
+    if summary["post_training"] is not None:
+        _print_post_training(summary["post_training"], log)
     ratio = summary["size"] / summary["float_size"] if summary["float_size"] else 1.0
     log(f"size: float .ms {summary['float_size']} bytes -> {summary['size']} bytes ({100 * ratio:.1f}%)")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["times"].items())
     log(f"wrote {summary['output']} in {summary['seconds']:.2f}s ({stages})")
     log("CONVERT RESULT SUCCESS:0")
+
+
+def _print_post_training(pt, log) -> None:
+    from quantopt.passes.lower_to_int8 import format_summary
+
+    log(f"full quantization: {pt.bits} bits, activations {pt.method} over {pt.samples} calibration samples, "
+        f"{pt.observers} tensors observed")
+    log(f"  weights: {sum(d.quantized for d in pt.weight_layers)} layers quantized per channel")
+    if pt.bias_corrections:
+        log(f"  bias correction: {len(pt.bias_corrections)} layers")
+    log("  " + format_summary(pt.lowering).replace("\n", "\n  "))
 
 
 def main(argv: list[str] | None = None) -> int:
