@@ -9,6 +9,8 @@ import onnx
 import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+ort.set_default_logger_severity(3)  # quantize_static's graph clean-up warnings drown the table
+
 METHODS = {"MinMax": CalibrationMethod.MinMax, "Percentile": CalibrationMethod.Percentile,
            "Entropy": CalibrationMethod.Entropy}
 
