@@ -6,7 +6,10 @@ import os
 
 from xdsl.dialects.builtin import ModuleOp
 
+from quantopt import textual_ir
 from quantopt.errors import QuantOptError
+
+textual_ir.use_linear_string_lexing()  # for every parse in a process that uses quantopt
 
 
 def import_model(path: str, batch_size: int = 1) -> ModuleOp:
@@ -31,14 +34,14 @@ def import_model(path: str, batch_size: int = 1) -> ModuleOp:
 
         return read_ms(path)
     if ext == ".mlir":
-        from quantopt.context import make_context
-        from xdsl.parser import Parser
-
-        with open(path) as f:
-            module = Parser(make_context(), f.read(), path).parse_module()
-        module.verify()
-        return module
+        return _parse_textual_ir(path)
     raise QuantOptError(path, f"unsupported model format '{ext or '(none)'}'", "expected .onnx, .tflite, .mindir, .ms or .mlir")
+
+
+def _parse_textual_ir(path: str) -> ModuleOp:
+    with open(path, "rb") as f:
+        text = textual_ir.decode(f.read(), path)
+    return textual_ir.parse_module(text, path)
 
 
 def Executor(module_or_path, **kwargs):  # noqa: N802 - a factory that reads like the class it returns

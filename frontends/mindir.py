@@ -37,6 +37,8 @@ from quantopt.frontends.mindir_nn import NN_CONVERTERS
 from quantopt.frontends.mindir_tensor import TENSOR_CONVERTERS
 from quantopt.frontends.mindir_values import ConversionError, attribute_value, tensor_to_numpy
 from quantopt.frontends.proto import mind_ir_pb2 as pb
+from quantopt.frontends.protobuf_strings import undecodable_string
+from quantopt.limits import ConstantBudget, LimitError, check_module, check_tensor
 
 CONVERTERS = {**NN_CONVERTERS, **TENSOR_CONVERTERS}
 
@@ -84,10 +86,13 @@ def import_mindir_bytes(data: bytes, name: str, model_dir: str | None = None) ->
     b = GraphBuilder(name, block, consumers, model_dir)
     for info, arg in zip(inputs, block.args):
         b.bind(info.name, Tensor(arg))
+    budget = ConstantBudget()
     for proto in graph.parameter:
         try:
-            b.bind_parameter(proto.name, tensor_to_numpy(proto, model_dir))
-        except ConversionError as e:
+            array = tensor_to_numpy(proto, model_dir)
+            budget.take(array.nbytes, "parameter")
+            b.bind_parameter(proto.name, array)
+        except (ConversionError, LimitError) as e:
             raise QuantOptError(name, f"cannot read parameter: {e}", f"parameter '{proto.name}'") from e
     for node in live:
         convert_node(b, node)
@@ -102,6 +107,10 @@ def import_mindir_bytes(data: bytes, name: str, model_dir: str | None = None) ->
     function = func.FuncOp("main", (block.arg_types, [v.type for v in results]), Region(block))
     module = ModuleOp([function])
     module.verify()
+    try:
+        check_module(module)
+    except LimitError as e:
+        raise QuantOptError(name, str(e)) from e
     return module
 
 
@@ -116,6 +125,9 @@ def parse_model(data: bytes, name: str) -> pb.ModelProto:
         raise QuantOptError(name, "not a MindIR model: it has no graph with outputs")
     if model.HasField("little_endian") and not model.little_endian:
         raise QuantOptError(name, "big-endian MindIR models are not supported")
+    field = undecodable_string(model)
+    if field is not None:
+        raise QuantOptError(name, "corrupt MindIR model: a string is not UTF-8 text", field)
     return model
 
 
@@ -154,7 +166,9 @@ def convert_node(b: GraphBuilder, node: MindirNode) -> None:
         value = CONVERTERS[node.op_type](b, node)
         check_declared_shape(node, value)
         b.bind(node.output, value)
-    except (ConversionError, VerifyException, ValueError) as e:
+    # Arguments and attributes are whatever Python values the file encodes (tuples, strings, None, types),
+    # so int() or len() of the wrong kind (a TypeError) is bad input like a wrong value.
+    except (ConversionError, VerifyException, ValueError, TypeError) as e:
         raise QuantOptError(b.path, f"MindIR op '{node.op_type}': {e}", f"node '{node.name}'") from e
 
 
@@ -185,4 +199,8 @@ def input_shape(info: pb.ValueInfoProto, name: str) -> list[int]:
     shape = list(info.tensor[0].dims)
     if min(shape, default=1) < 1:
         raise QuantOptError(name, f"dynamic input shape {shape} is not supported", f"graph input '{info.name}'")
+    try:
+        check_tensor(shape, 4, "input")
+    except LimitError as e:
+        raise QuantOptError(name, str(e), f"graph input '{info.name}'") from e
     return shape

@@ -175,7 +175,10 @@ class GraphBuilder:
     @staticmethod
     def array(value: Any, what: str) -> np.ndarray:
         """A constant as float32 data."""
-        return np.asarray(GraphBuilder.const(value, what), dtype=np.float32)
+        try:
+            return np.asarray(GraphBuilder.const(value, what), dtype=np.float32)
+        except (ValueError, TypeError) as e:  # ragged or deeply nested tuples, strings, types
+            raise ConversionError(f"{what} is not a numeric tensor: {value!r:.60}") from e
 
     @staticmethod
     def shape(value: Any) -> tuple[int, ...]:
@@ -269,7 +272,7 @@ def arg(b: GraphBuilder, node: MindirNode, index: int, attr: str, default: Any =
     """An op argument that 2.x files pass as constant input `index` and older files as attribute `attr`."""
     if index < len(node.inputs):
         value = b.get(node.inputs[index])
-        if isinstance(value, (Tensor, TupleValue)):
+        if isinstance(value, (Tensor, TupleValue)) or value is MONAD:
             raise ConversionError(f"argument '{attr}' must be a constant")
         return value
     if attr in node.attrs:

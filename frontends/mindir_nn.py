@@ -43,7 +43,7 @@ def spatial(value: Any, what: str) -> list[int]:
     values = [value] * 2 if isinstance(value, int) else [int(v) for v in value]
     if len(values) == 4:
         values = values[2:]
-    if len(values) != 2:
+    if len(values) != 2 or min(values) < 1:
         raise ConversionError(f"unsupported {what} {value!r}")
     return values
 
@@ -136,6 +136,9 @@ def convert_matmul(b: GraphBuilder, node: MindirNode) -> Tensor:
     x, w = b.get(node.inputs[0]), b.get(node.inputs[1])
     transpose_a = bool(arg(b, node, 2, "transpose_a", node.attrs.get("transpose_x1", False)))
     transpose_b = bool(arg(b, node, 3, "transpose_b", node.attrs.get("transpose_x2", False)))
+    for what, value in (("input", x), ("weight", w)):
+        if not 2 <= len(b.shape(value)) <= 6:
+            raise ConversionError(f"the {what} of shape {list(b.shape(value))} is not a matrix or a batch of them")
     if not isinstance(w, Tensor) and len(b.shape(w)) == 2 and len(b.shape(x)) == 2 and not transpose_a:
         weight = b.array(w, "the weight")
         weight_out_in = b.materialize(w) if transpose_b else b.constant(weight.T, b.hint(w))
@@ -162,6 +165,8 @@ def convert_bias_add(b: GraphBuilder, node: MindirNode) -> Tensor:
     x, bias = b.get(x_name), b.get(node.inputs[1])
     fmt = data_format(arg(b, node, 2, "data_format", node.attrs.get("format", "NCHW")))
     shape = b.shape(x)
+    if len(shape) < 2:
+        raise ConversionError(f"input of shape {list(shape)} has no channel dimension")
     if b.array(bias, "the bias").shape != (shape[-1 if fmt == "NHWC" else 1],):
         raise ConversionError(f"bias of shape {list(b.shape(bias))} does not fit input {list(shape)} ({fmt})")
     fused = fuse_bias(b, x_name, bias) if fmt == "NCHW" else None

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from quantopt.frontends.proto import mind_ir_pb2 as pb
+from quantopt.limits import LimitError, check_tensor
 
 Attribute = pb.AttributeProto
 TensorProto = pb.TensorProto
@@ -64,24 +65,37 @@ def tensor_to_numpy(proto: pb.TensorProto, model_dir: str | None) -> np.ndarray:
         name = TensorProto.CompressionType.Name(proto.compression_type)
         raise ConversionError(f"tensor '{proto.name}' is compressed ({name}), which is not supported")
     shape = tuple(proto.dims)
-    data = _external_data(proto, model_dir) if proto.HasField("external_data") else proto.raw_data
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    try:
+        expected = check_tensor(shape, np.dtype(dtype).itemsize, f"tensor '{proto.name}'")
+    except LimitError as e:
+        raise ConversionError(str(e)) from e
+    data = _external_data(proto, model_dir, expected) if proto.HasField("external_data") else proto.raw_data
     if len(data) != expected:
         raise ConversionError(f"tensor '{proto.name}' of shape {list(shape)} holds {len(data)} bytes, "
                               f"expected {expected}")
     return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
 
 
-def _external_data(proto: pb.TensorProto, model_dir: str | None) -> bytes:
+def _external_data(proto: pb.TensorProto, model_dir: str | None, expected: int) -> bytes:
+    """The `expected` bytes of a tensor kept in a file beside the model (a regular file inside the model's
+    directory; its offset and length must lie within it)."""
     ext = proto.external_data
+    where = f"external data '{ext.location}' of tensor '{proto.name}'"
     if model_dir is None:
         raise ConversionError(f"tensor '{proto.name}' keeps its data in the external file '{ext.location}', "
                               "which cannot be found without the model's path")
-    path = os.path.join(model_dir, ext.location)
+    root = os.path.realpath(model_dir)
+    path = os.path.realpath(os.path.join(root, ext.location))
+    if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+        raise ConversionError(f"{where} is not a file in the model's directory")
+    length = ext.length if ext.HasField("length") else expected
+    if ext.offset < 0 or length != expected or ext.offset + length > os.path.getsize(path):
+        raise ConversionError(f"{where}: {length} bytes at offset {ext.offset} do not hold the {expected} bytes "
+                              f"of its shape, or lie outside the file")
     try:
         with open(path, "rb") as f:
             f.seek(ext.offset)
-            return f.read(ext.length)
+            return f.read(length)
     except OSError as e:
         raise ConversionError(f"cannot read external data of tensor '{proto.name}': {e}") from e
 

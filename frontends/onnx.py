@@ -7,6 +7,7 @@ with numpy. Anything we cannot convert exactly is an error naming the op type an
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import IO, ClassVar
@@ -27,11 +28,17 @@ from quantopt.frontends.onnx_fold import FOLDERS, can_fold
 from quantopt.frontends.onnx_graph import ConversionError, GraphBuilder, OnnxNode
 from quantopt.frontends.onnx_nn import NN_CONVERTERS
 from quantopt.frontends.onnx_tensor import TENSOR_CONVERTERS
+from quantopt.frontends.protobuf_strings import undecodable_string
+from quantopt.limits import LimitError, check_module, check_tensor
 
 MIN_OPSET = 7
 ONNX_DOMAINS = ("", "ai.onnx")
 
 CONVERTERS = {**ELEMENTWISE_CONVERTERS, **NN_CONVERTERS, **TENSOR_CONVERTERS}
+ATTRIBUTE_TYPES = {code: name for name, code in onnx.AttributeProto.AttributeType.items()}
+# One stored value per element (packed, complex and string types have their own layouts).
+PLAIN_TENSOR_TYPES = {getattr(onnx.TensorProto, t) for t in ("FLOAT", "FLOAT16", "DOUBLE", "INT8", "UINT8", "INT16",
+                                                              "UINT16", "INT32", "UINT32", "INT64", "UINT64", "BOOL")}
 
 
 def import_onnx(model: str | onnx.ModelProto, batch_size: int = 1) -> ModuleOp:
@@ -65,9 +72,12 @@ class OnnxFrontend(Frontend):
 def import_onnx_model(model: onnx.ModelProto, name: str, batch_size: int = 1) -> ModuleOp:
     """Import `model`; `name` is the file (or model) name errors report. Initializers are constants even
     when also listed as graph inputs; nodes that feed no graph output are skipped."""
+    field = undecodable_string(model)
+    if field is not None:
+        raise QuantOptError(name, "corrupt ONNX model: a string is not UTF-8 text", field)
     opset = onnx_opset(model, name)
     graph = model.graph
-    nodes = [OnnxNode.wrap(proto, index, opset) for index, proto in enumerate(graph.node)]
+    nodes = [wrap_node(proto, index, opset, name) for index, proto in enumerate(graph.node)]
     initializers = {t.name: t for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
 
@@ -76,7 +86,7 @@ def import_onnx_model(model: onnx.ModelProto, name: str, batch_size: int = 1) ->
     for info, arg in zip(inputs, block.args):
         b.define(info.name, arg)
     for init in initializers.values():
-        b.define_const(init.name, numpy_helper.to_array(init))
+        b.define_const(init.name, initializer_array(init, name))
 
     live = live_nodes(nodes, [o.name for o in graph.output])
     b.used = {n for node in live for n in node.inputs} | {o.name for o in graph.output}
@@ -94,7 +104,29 @@ def import_onnx_model(model: onnx.ModelProto, name: str, batch_size: int = 1) ->
     function = func.FuncOp("main", (block.arg_types, [v.type for v in results]), Region(block))
     module = ModuleOp([function])
     module.verify()
+    try:
+        check_module(module)
+    except LimitError as e:
+        raise QuantOptError(name, str(e)) from e
     return module
+
+
+def initializer_array(tensor: onnx.TensorProto, name: str):
+    """The value of an initializer; its size is checked against its data before numpy builds it."""
+    where = f"initializer '{tensor.name}'"
+    try:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        nbytes = check_tensor(tensor.dims, dtype.itemsize)
+        if tensor.data_type in PLAIN_TENSOR_TYPES:
+            count = math.prod(tensor.dims)
+            if tensor.HasField("raw_data") and len(tensor.raw_data) != nbytes:
+                raise ValueError(f"holds {len(tensor.raw_data)} bytes, its shape {list(tensor.dims)} needs {nbytes}")
+            values = len(getattr(tensor, onnx.helper.tensor_dtype_to_field(tensor.data_type)))
+            if not tensor.HasField("raw_data") and values != count:
+                raise ValueError(f"holds {values} values, its shape {list(tensor.dims)} needs {count}")
+        return numpy_helper.to_array(tensor)
+    except (KeyError, TypeError, ValueError) as e:  # unknown data type, or data that does not fit the dims
+        raise QuantOptError(name, f"cannot read initializer: {e}", where) from e
 
 
 def convert_node(b: GraphBuilder, node: OnnxNode) -> None:
@@ -104,6 +136,7 @@ def convert_node(b: GraphBuilder, node: OnnxNode) -> None:
     if not onnx.defs.has(op_type, node.opset):
         raise QuantOptError(b.path, f"ONNX op '{op_type}' does not exist in opset {node.opset}", f"node '{node.name}'")
     try:
+        check_schema(node)
         if can_fold(b, node):
             for out, array in zip(node.outputs, FOLDERS[op_type](b, node)):
                 b.define_const(out, array)
@@ -113,6 +146,34 @@ def convert_node(b: GraphBuilder, node: OnnxNode) -> None:
             raise ConversionError("is only supported on constant inputs")
     except (ConversionError, VerifyException, ValueError) as e:
         raise QuantOptError(b.path, f"ONNX op '{op_type}': {e}", f"node '{node.name}'") from e
+
+
+def wrap_node(proto: onnx.NodeProto, index: int, opset: int, name: str) -> OnnxNode:
+    try:
+        return OnnxNode.wrap(proto, index, opset)
+    except ValueError as e:  # an attribute of an unknown type
+        raise QuantOptError(name, f"corrupt ONNX node: {e}", f"node {index} '{proto.name}'") from e
+
+
+def check_schema(node: OnnxNode) -> None:
+    """The numbers of inputs and outputs and the attributes (names, types, required ones) that the op's
+    schema declares in the model's opset; converters rely on them."""
+    schema = onnx.defs.get_schema(node.op_type, node.opset)
+    for what, count, lo, hi in (("inputs", len(node.proto.input), schema.min_input, schema.max_input),
+                                ("outputs", len(node.proto.output), schema.min_output, schema.max_output)):
+        if not lo <= count <= hi:
+            expected = lo if lo == hi else f"at least {lo}" if hi >= 2**31 - 1 else f"{lo} to {hi}"
+            raise ConversionError(f"has {count} {what}, expected {expected}")
+    for a in node.proto.attribute:
+        declared = schema.attributes.get(a.name)
+        if declared is None:  # e.g. Slice `starts` as an attribute in an opset that takes it as an input
+            raise ConversionError(f"attribute '{a.name}' does not exist in opset {node.opset}")
+        if a.type != declared.type.value:
+            raise ConversionError(f"attribute '{a.name}' has type {ATTRIBUTE_TYPES.get(a.type, a.type)}, expected "
+                                  f"{declared.type.name}")
+    missing = [n for n, declared in schema.attributes.items() if declared.required and n not in node.attrs]
+    if missing:
+        raise ConversionError(f"missing required attribute '{missing[0]}'")
 
 
 def onnx_opset(model: onnx.ModelProto, name: str) -> int:
@@ -140,6 +201,10 @@ def input_shape(info: onnx.ValueInfoProto, name: str, batch_size: int) -> list[i
         else:
             raise QuantOptError(name, f"dynamic dimension {axis} ('{dim.dim_param}') is not supported",
                                 f"graph input '{info.name}'")
+    try:
+        check_tensor(shape, 4, "input")
+    except LimitError as e:
+        raise QuantOptError(name, str(e), f"graph input '{info.name}'") from e
     return shape
 
 

@@ -70,7 +70,7 @@ def clip_bounds(b: GraphBuilder, node: OnnxNode) -> tuple[float | None, float | 
     bounds = []
     for index, what in ((1, "min"), (2, "max")):
         name = node.input(index)
-        bounds.append(float(b.require_const(name, f"Clip {what}").reshape(-1)[0]) if name else None)
+        bounds.append(float(b.scalar(name, f"Clip {what}")) if name else None)
     return bounds[0], bounds[1]
 
 

@@ -22,6 +22,7 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from quantopt.dialects import lite
 from quantopt.dialects.lite import shape_of
+from quantopt.limits import ConstantBudget, check_tensor
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -62,7 +63,7 @@ class OnnxNode:
         attrs = {}
         for a in proto.attribute:
             value = onnx.helper.get_attribute_value(a)
-            attrs[a.name] = value.decode() if isinstance(value, bytes) else value
+            attrs[a.name] = value.decode(errors="replace") if isinstance(value, bytes) else value
         return OnnxNode(proto, proto.name or f"{proto.op_type}_{index}", opset, attrs)
 
     @property
@@ -130,6 +131,8 @@ class GraphBuilder:
         self.constants: dict[str, np.ndarray] = {}
         self.tensors: dict[str, Tensor] = {}
         self.used: set[str] = set()  # names read by the nodes that reach a graph output
+        self.budget = ConstantBudget()
+        self._counted: dict[int, np.ndarray] = {}  # id -> array whose memory the budget has counted
         self._other_layout: dict[tuple[SSAValue, tuple[int, ...]], SSAValue] = {}
         self._materialized: dict[tuple[str, bool], SSAValue] = {}
 
@@ -147,6 +150,13 @@ class GraphBuilder:
         if array is None:
             raise ConversionError(f"{what} must be a constant")
         return array
+
+    def scalar(self, name: str, what: str) -> np.generic:
+        """The one value of a constant input (a scalar or a one-element tensor)."""
+        array = self.require_const(name, what)
+        if array.size != 1:
+            raise ConversionError(f"{what} must hold one value, got shape {list(array.shape)}")
+        return array.reshape(-1)[0]
 
     def shape(self, name: str) -> tuple[int, ...]:
         if name in self.constants:
@@ -171,7 +181,15 @@ class GraphBuilder:
         self.tensors[name] = Tensor(value, channels_last)
 
     def define_const(self, name: str, array: np.ndarray) -> None:
-        self.constants[name] = np.asarray(array)
+        array = np.asarray(array)
+        check_tensor(array.shape, array.dtype.itemsize, f"constant '{name}'")
+        memory = array
+        while isinstance(memory.base, np.ndarray):  # a view (reshape, identity) shares a counted constant's memory
+            memory = memory.base
+        if id(memory) not in self._counted:
+            self.budget.take(memory.nbytes, f"constant '{name}'")
+            self._counted[id(memory)] = memory  # kept alive, so that its id stays its own
+        self.constants[name] = array
 
     def alias(self, name: str, source: str) -> None:
         """Bind `name` to whatever `source` is bound to (Identity, Dropout, Cast to float)."""

@@ -10,7 +10,7 @@ from xdsl.ir import SSAValue
 
 from quantopt.dialects import lite
 from quantopt.dialects.lite import shape_of
-from quantopt.frontends.onnx_graph import TO_NHWC, ConversionError, GraphBuilder, OnnxNode
+from quantopt.frontends.onnx_graph import TO_NHWC, ConversionError, GraphBuilder, OnnxNode, normalize_axis
 
 SAME_PADDING = ("SAME_UPPER", "SAME_LOWER")
 
@@ -47,6 +47,9 @@ def window(node: OnnxNode, kernel) -> tuple[list[int], list[int]]:
     dilations = node.ints("dilations", [1, 1])
     if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2:
         raise ConversionError(f"only 2-D windows are supported, got kernel_shape {list(kernel)}")
+    if min(*kernel, *strides, *dilations) < 1:
+        raise ConversionError(f"kernel_shape {list(kernel)}, strides {strides} and dilations {dilations} must be "
+                              "positive")
     return strides, dilations
 
 
@@ -161,6 +164,8 @@ def convert_gemm(b: GraphBuilder, node: OnnxNode) -> None:
 def convert_matmul(b: GraphBuilder, node: OnnxNode) -> None:
     a_name, b_name = node.input(0), node.input(1)
     a_shape, b_shape = b.shape(a_name), b.shape(b_name)
+    if not a_shape or not b_shape:
+        raise ConversionError(f"cannot multiply shapes {list(a_shape)} and {list(b_shape)}: one is a scalar")
     w = b.const(b_name)
     if w is not None and w.ndim == 2 and len(a_shape) == 2:
         op = lite.FullyConnectedOp(b.plain(a_name), b.constant(w.T, b_name))
@@ -250,10 +255,10 @@ RESIZE_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "cei
 
 
 def resize_output_size(b: GraphBuilder, node: OnnxNode, shape) -> list[int]:
-    axes = node.ints("axes", range(len(shape)))
+    axes = [normalize_axis(a, len(shape), "axes") for a in node.ints("axes", range(len(shape)))]
     scales_name, sizes_name = node.input(2), node.input(3)
-    sizes = b.require_const(sizes_name, "sizes") if sizes_name else None
-    scales = b.require_const(scales_name, "scales") if scales_name else None
+    sizes = b.require_const(sizes_name, "sizes").reshape(-1) if sizes_name else None
+    scales = b.require_const(scales_name, "scales").reshape(-1) if scales_name else None
     out = list(shape)
     if sizes is not None and sizes.size:
         for axis, size in zip(axes, sizes):
@@ -263,6 +268,8 @@ def resize_output_size(b: GraphBuilder, node: OnnxNode, shape) -> list[int]:
         raise ConversionError("neither scales nor sizes given")
     for axis, scale in zip(axes, scales.astype(np.float32)):
         exact = np.float32(shape[axis]) * scale
+        if not np.isfinite(exact):
+            raise ConversionError(f"scale {float(scale)} does not give a size")
         out[axis] = int(np.floor(exact))
         # lite.resize carries sizes only; the executor then scales by out/in, which equals `scale` only here
         if abs(float(exact) - out[axis]) > 1e-4 * max(1, out[axis]):

@@ -34,6 +34,8 @@ def reshape_target(b: GraphBuilder, node: OnnxNode, shape: Sequence[int]) -> tup
     if target is None:
         raise ConversionError("missing target shape")
     allowzero = node.attr("allowzero", 0)
+    if not allowzero and 0 in target[len(shape):]:
+        raise ConversionError(f"target shape {target} copies a dimension the input {list(shape)} does not have")
     out = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
     if out.count(-1) > 1:
         raise ConversionError(f"target shape {target} has more than one -1")
@@ -59,7 +61,7 @@ def squeeze_shape(b: GraphBuilder, node: OnnxNode, shape: Sequence[int]) -> tupl
     axes = axes_param(b, node, len(shape), 1)
     if axes is None:
         return tuple(d for d in shape if d != 1)
-    if any(shape[a] != 1 for a in axes):
+    if any(a >= len(shape) or shape[a] != 1 for a in axes):
         raise ConversionError(f"cannot squeeze axes {axes} of shape {list(shape)}")
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
@@ -85,6 +87,8 @@ def split_sizes(b: GraphBuilder, node: OnnxNode, dim: int) -> list[int]:
     count = len(node.outputs)
     if sizes is None:
         parts = node.attr("num_outputs", count)
+        if parts != count or count < 1:
+            raise ConversionError(f"num_outputs={parts} for {count} outputs")
         chunk = -(-dim // parts)  # the last piece is smaller when dim does not divide evenly
         sizes = [chunk] * (parts - 1) + [dim - chunk * (parts - 1)]
     if len(sizes) != count or sum(sizes) != dim or min(sizes) < 0:

@@ -51,6 +51,8 @@ def convert_transpose(b: GraphBuilder, node: OnnxNode) -> None:
 
 def convert_concat(b: GraphBuilder, node: OnnxNode) -> None:
     names = [n for n in node.inputs if n]
+    if not names:
+        raise ConversionError("has no inputs")
     rank = len(b.shape(names[0]))
     axis = normalize_axis(node.attr("axis"), rank)
     channels_last = rank == 4 and any(b.is_channels_last(n) for n in names)
@@ -97,7 +99,7 @@ def convert_pad(b: GraphBuilder, node: OnnxNode) -> None:
     if node.opset < 11:
         value = float(node.attr("value", 0.0))
     else:
-        value = float(b.require_const(node.input(2), "constant_value").reshape(-1)[0]) if node.input(2) else 0.0
+        value = float(b.scalar(node.input(2), "constant_value")) if node.input(2) else 0.0
     if not any(pads):
         return b.alias(node.outputs[0], node.input(0))
     pairs = held_order([(pads[2 * i], pads[2 * i + 1]) for i in range(len(t.shape))], t.channels_last)
@@ -165,8 +167,8 @@ def convert_gather(b: GraphBuilder, node: OnnxNode) -> None:
 
 
 def convert_dropout(b: GraphBuilder, node: OnnxNode) -> None:
-    training = b.const(node.input(2))
-    if training is not None and bool(training.reshape(-1)[0]):
+    training = b.scalar(node.input(2), "training_mode") if b.is_const(node.input(2)) else None
+    if training is not None and bool(training):
         raise ConversionError("training_mode=True is not supported")
     if len(node.outputs) > 1 and node.outputs[1] in b.used:
         raise ConversionError("the mask output is not supported")

@@ -34,6 +34,7 @@ from quantopt.frontends.tflite_graph import Constant, GraphBuilder
 from quantopt.frontends.tflite_model import ConversionError, Model, Operator, read_model
 from quantopt.frontends.tflite_nn import NN_CONVERTERS, mediapipe_transpose_conv_bias
 from quantopt.frontends.tflite_tensor import TENSOR_CONVERTERS
+from quantopt.limits import LimitError, check_module
 
 CONVERTERS = {**NN_CONVERTERS, **ELEMENTWISE_CONVERTERS, **TENSOR_CONVERTERS}
 CUSTOM_CONVERTERS = {"Convolution2DTransposeBias": mediapipe_transpose_conv_bias}
@@ -74,8 +75,11 @@ def import_tflite_bytes(data: bytes, path: str) -> ModuleOp:
     module = ModuleOp([function])
     try:
         module.verify()
+        check_module(module)
     except VerifyException as e:
         raise QuantOptError(path, f"the imported module does not verify: {e}") from e
+    except LimitError as e:
+        raise QuantOptError(path, str(e)) from e
     return module
 
 

@@ -8,6 +8,7 @@ the file's bytes until a converter needs it.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from collections.abc import Sequence
@@ -200,7 +201,7 @@ def _tensor_data(tensor: Tensor, raw: np.ndarray, path: str, where: str) -> np.n
     values = raw.view(dtype)
     if tensor.sparsity is not None:
         return values
-    if values.size != int(np.prod(tensor.shape)):
+    if values.size != math.prod(tensor.shape):
         raise QuantOptError(path, "corrupt TFLite model",
                             f"{where}: buffer holds {values.size} values for shape {list(tensor.shape)}")
     return values.reshape(tensor.shape)

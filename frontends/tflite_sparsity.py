@@ -16,26 +16,28 @@ import math
 import numpy as np
 
 from quantopt.frontends.tflite_model import ConversionError, Sparsity
-
-
-MAX_ELEMENTS = 2**31 - 1  # TFLite indexes tensors with int32
+from quantopt.limits import check_tensor
 
 
 def densify(values: np.ndarray, sparsity: Sparsity, shape: tuple[int, ...]) -> np.ndarray:
     rank = len(shape)
-    if math.prod(shape) > MAX_ELEMENTS:
-        raise ConversionError(f"sparse tensor of shape {list(shape)} is too large")
+    check_tensor(shape, values.dtype.itemsize, "densified tensor")
+    elements = math.prod(shape)
     sizes = _level_sizes(sparsity, shape)
     positions = np.zeros(1, np.int64)
     level_indices: list[np.ndarray] = []
     for dim, size in zip(sparsity.dims, sizes):
         if dim.dense and dim.dense_size != size:
             raise ConversionError(f"dense sparsity level of size {dim.dense_size}, expected {size}")
+        # A valid walk has at most one path per dense element at every level; a corrupt one could ask for
+        # far more before the final count check.
+        if dim.dense and positions.size * size > elements:
+            raise ConversionError(f"sparsity levels visit more than the {elements} elements of shape {list(shape)}")
         if dim.dense:
             positions, indices = _dense_level(positions, dim.dense_size)
             level_indices = [np.repeat(i, dim.dense_size) for i in level_indices]
         else:
-            positions, indices, counts = _sparse_level(positions, dim.segments, dim.indices)
+            positions, indices, counts = _sparse_level(positions, dim.segments, dim.indices, elements)
             level_indices = [np.repeat(i, counts) for i in level_indices]
         level_indices.append(indices)
     if positions.size != values.size:
@@ -68,13 +70,15 @@ def _dense_level(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarr
     return (positions[:, None] * size + children).ravel(), np.tile(children, positions.size)
 
 
-def _sparse_level(positions: np.ndarray, segments: np.ndarray, indices: np.ndarray):
+def _sparse_level(positions: np.ndarray, segments: np.ndarray, indices: np.ndarray, limit: int):
     if positions.size and (positions.max() + 1 >= segments.size or positions.min() < 0):
         raise ConversionError("sparsity array_segments is shorter than its parent level")
     starts, ends = segments[positions], segments[positions + 1]
     counts = ends - starts
     if (counts < 0).any() or (ends > indices.size).any() or (starts < 0).any():
         raise ConversionError("sparsity array_segments are not increasing or exceed array_indices")
+    if counts.sum() > limit:
+        raise ConversionError(f"sparsity levels visit more than the {limit} elements of the dense shape")
     # children of path i are starts[i], starts[i] + 1, ..., ends[i] - 1
     offsets = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
     children = np.repeat(starts, counts) + offsets

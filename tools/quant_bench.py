@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -35,18 +36,21 @@ def read_input_files(paths: list[str], input_types) -> list[np.ndarray]:
         shape, dtype = tuple(t.get_shape()), numpy_dtype(t.element_type)
         if not os.path.isfile(path):
             raise QuantOptError(path, "no such file")
-        data = np.fromfile(path, dtype=np.uint8)
-        expected = int(np.prod(shape)) * dtype.itemsize
-        if data.size != expected:
-            raise QuantOptError(path, f"has {data.size} bytes, input of shape {list(shape)} needs {expected}")
-        arrays.append(data.view(dtype).reshape(shape))
+        size, expected = os.path.getsize(path), math.prod(shape) * dtype.itemsize
+        if size != expected:
+            raise QuantOptError(path, f"has {size} bytes, input of shape {list(shape)} needs {expected}")
+        arrays.append(np.fromfile(path, dtype=np.uint8).view(dtype).reshape(shape))
     return arrays
 
 
 def read_benchmark_data(path: str) -> dict[str, np.ndarray]:
     if not os.path.isfile(path):
         raise QuantOptError(path, "no such file")
-    lines = [line.split() for line in open(path) if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.split() for line in f if line.strip()]
+    except UnicodeDecodeError as err:
+        raise QuantOptError(path, "not a text file", f"byte {err.start} is not UTF-8") from None
     if len(lines) % 2:
         raise QuantOptError(path, "expected pairs of lines: 'name rank dims...' then values")
     out = {}
@@ -58,7 +62,9 @@ def read_benchmark_data(path: str) -> dict[str, np.ndarray]:
             data = np.array([float(v) for v in values], np.float32)
         except (ValueError, IndexError):
             raise QuantOptError(path, "malformed header or values", f"line {i + 1}") from None
-        if data.size != int(np.prod(shape)):
+        if len(shape) != rank or min(shape, default=0) < 0:
+            raise QuantOptError(path, f"malformed shape: rank {rank}, dimensions {list(shape)}", f"line {i + 1}")
+        if data.size != math.prod(shape):
             raise QuantOptError(path, f"{head[0]} has {data.size} values for shape {list(shape)}", f"line {i + 2}")
         out[head[0]] = data.reshape(shape)
     return out
@@ -156,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     except QuantOptError as err:
         print(err.message, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an internal bug, not bad input
+        print(f"internal error: {type(err).__name__}: {err} (please report this with the input that caused it)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ written model keeps them: `ms.name` on ops (CNode name, or tensor name for const
 where output tensors are not named after their node, `ms.name` in the argument attributes, and the
 module's `ms.version` / `ms.fmk_type`.
 
+Full-quantized models (see `full_quant`) read back as the integer IR `lower-to-int8` produces: a node whose
+outputs are Int8 tensors with QuantParams is an integer node, its lite op produces `!quant.uniform` results
+and reads its integer constants as `quant.scast` (not dequantized); QuantDTypeCast nodes become
+`quant.qcast` / `quant.dcast`.
+
 Every inconsistency in the file (indices, sizes, shapes, unsupported operators or encodings) is reported
 as a `QuantOptError` naming the node or tensor.
 """
@@ -35,6 +40,15 @@ from xdsl.utils.exceptions import VerifyException
 
 from quantopt.backends.ms.codes import ELEMENT_TYPES, TypeId
 from quantopt.backends.ms.flatbuf import load_graph
+from quantopt.backends.ms.full_quant import (
+    QuantParamError,
+    StoredConstant,
+    activation_type,
+    decode_stored,
+    is_quantized_activation,
+    is_stored_constant,
+    stored_constant_ops,
+)
 from quantopt.backends.ms.graph import MsGraph, MsNode, MsTensor
 from quantopt.backends.ms.weights import (
     FLOAT_TYPES,
@@ -47,6 +61,7 @@ from quantopt.backends.ms.weights import (
 )
 from quantopt.dialects.lite import shape_of
 from quantopt.errors import QuantOptError
+from quantopt.limits import LimitError, check_module
 
 NAME = "ms.name"
 OUTPUT_NAMES = "ms.output_names"
@@ -76,8 +91,11 @@ def decode_ms(buf: bytes, file: str = "<bytes>") -> ModuleOp:
     module = _Importer(file, graph).run()
     try:
         module.verify()
+        check_module(module)
     except VerifyException as err:
         raise QuantOptError(file, f"the model does not form a valid graph: {err}") from None
+    except LimitError as err:
+        raise QuantOptError(file, str(err)) from None
     return module
 
 
@@ -96,6 +114,11 @@ class NodeContext:
     @property
     def num_inputs(self) -> int:
         return len(self.node.inputs)
+
+    @property
+    def integer(self) -> bool:
+        """Whether the node computes on quantized values (full quantization): its outputs are int8 tensors."""
+        return any(is_quantized_activation(self.importer.tensor(t)) for t in self.node.outputs)
 
     def has_input(self, i: int) -> bool:
         return i < len(self.node.inputs)
@@ -209,6 +232,15 @@ class _Importer:
         except (WeightError, ValueError) as err:
             raise self.fail(f"constant tensor {err}", f"tensor {index} '{t.name}' of node '{ctx.node.name}'") from None
 
+    def decode_stored(self, index: int, ctx: NodeContext, position: int,
+                      perm: tuple[int, ...] | None) -> StoredConstant:
+        t = self.tensor(index)
+        try:
+            stored = decode_stored(t, channel_axis(ctx.node.primitive, position, ctx.attrs, len(t.dims)))
+        except QuantParamError as err:
+            raise self.fail(f"constant tensor {err}", f"tensor {index} '{t.name}' of node '{ctx.node.name}'") from None
+        return stored if perm is None else stored.permuted(perm)
+
     def value(self, index: int, ctx: NodeContext, position: int, perm: tuple[int, ...] | None) -> SSAValue:
         if index in self.values:
             if perm is not None and perm != tuple(range(len(perm))):
@@ -220,20 +252,25 @@ class _Importer:
         if not t.data:
             raise ctx.error(f"input tensor {index} '{t.name}' is neither computed nor constant data")
         per_channel = len(t.quant_params) > 1
-        key = (index, channel_axis(ctx.node.primitive, position, ctx.attrs, len(t.dims)) if per_channel else -1, perm)
+        stored = ctx.integer and is_stored_constant(t)  # read as quantized values, not dequantized
+        key = (index, channel_axis(ctx.node.primitive, position, ctx.attrs, len(t.dims)) if per_channel else -1, perm,
+               stored)
         if key in self.constants:
             return self.constants[key]
-        decoded = self.decode(index, ctx, position)
-        if perm is not None:
-            if len(perm) != len(t.dims):
-                raise ctx.error(f"expects a {len(perm)}-D constant as input {position}, '{t.name}' has dims {t.dims}")
-            decoded = _permuted(decoded, perm)
-        if isinstance(decoded, QuantizedWeight):
-            ops = quantized_constant(decoded)
+        if perm is not None and len(perm) != len(t.dims):
+            raise ctx.error(f"expects a {len(perm)}-D constant as input {position}, '{t.name}' has dims {t.dims}")
+        if stored:
+            ops = stored_constant_ops(self.decode_stored(index, ctx, position, perm))
         else:
-            if t.data_type in FLOAT_TYPES:  # the graph computes in f32
-                decoded = decoded.astype(np.float32)
-            ops = [dense_constant(decoded)]
+            decoded = self.decode(index, ctx, position)
+            if perm is not None:
+                decoded = _permuted(decoded, perm)
+            if isinstance(decoded, QuantizedWeight):
+                ops = quantized_constant(decoded)
+            else:
+                if t.data_type in FLOAT_TYPES:  # the graph computes in f32
+                    decoded = decoded.astype(np.float32)
+                ops = [dense_constant(decoded)]
         ops[0].attributes[NAME] = StringAttr(t.name)
         for op in ops:
             self.block.add_op(op)
@@ -261,9 +298,38 @@ class _Importer:
             dims = ctx.output_dims(k)
             if dims is not None and list(shape_of(value)) != dims:
                 raise ctx.error(f"output {k} has shape {list(shape_of(value))}, the file records {dims}")
+        if ctx.integer:
+            outputs = self.quantized_outputs(ctx, outputs)
         self.name_outputs(ctx, outputs)
         for t, value in zip(node.outputs, outputs):
             self.values[t] = value
+
+    def quantized_outputs(self, ctx: NodeContext, outputs: list[SSAValue]) -> list[SSAValue]:
+        """An integer node's outputs with the `!quant.uniform` types of its output tensors: the converter's op
+        (built with float results) is rebuilt with them, as `lower-to-int8` rebuilds it."""
+        types = []
+        for t, value in zip(ctx.node.outputs, outputs):
+            tensor = self.tensor(t)
+            try:
+                types.append(TensorType(activation_type(tensor), shape_of(value)) if is_quantized_activation(tensor)
+                             else value.type)
+            except QuantParamError as err:
+                raise ctx.error(f"output '{tensor.name}': {err}") from None
+        if [v.type for v in outputs] == types:
+            return outputs
+        op = outputs[0].owner
+        if len(ctx.ops) != 1 or len(op.results) != len(outputs) or any(r is not v for r, v in zip(op.results, outputs)):
+            raise ctx.error("an int8 node must convert to a single lite op")
+        typed = type(op).create(operands=list(op.operands), result_types=types, properties=dict(op.properties),
+                                attributes=dict(op.attributes))
+        try:
+            typed.verify()
+        except VerifyException as err:
+            raise ctx.error(f"inconsistent int8 node: {err}") from None
+        self.block.insert_op_before(typed, op)
+        self.block.erase_op(op)
+        ctx.ops[0] = typed
+        return list(typed.results)
 
     def name_outputs(self, ctx: NodeContext, outputs: Sequence[SSAValue]) -> None:
         node = ctx.node

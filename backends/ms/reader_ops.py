@@ -14,9 +14,11 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from xdsl.dialects.builtin import TensorType, f32
 from xdsl.ir import SSAValue
 
-from quantopt.backends.ms.codes import ACTIVATION_TYPES, REDUCE_MODES
+from quantopt.backends.ms.codes import ACTIVATION_TYPES, REDUCE_MODES, TypeId
+from quantopt.backends.ms.full_quant import QuantParamError, activation_type, is_quantized_activation
 from quantopt.backends.ms.reader import NodeContext
 from quantopt.backends.ms.schema_generated.ActivationType import ActivationType
 from quantopt.backends.ms.schema_generated.CoordinateTransformMode import CoordinateTransformMode
@@ -28,6 +30,7 @@ from quantopt.backends.ms.schema_generated.ResizeMethod import ResizeMethod
 from quantopt.backends.ms.schema_generated.RoundMode import RoundMode
 from quantopt.dialects import lite
 from quantopt.dialects.lite import shape_of
+from quantopt.dialects.quant import DequantizeCastOp, QuantizeCastOp, UniformQuantizedType, element_type_of
 
 Converter = Callable[[NodeContext], Sequence[SSAValue]]
 
@@ -181,12 +184,14 @@ def full_connection(ctx: NodeContext) -> list[SSAValue]:
 
 
 def matmul(ctx: NodeContext) -> list[SSAValue]:
-    """MatMulFusion (a, b[, bias]); a constant 2-D rhs times a 2-D lhs is a fully connected layer."""
+    """MatMulFusion (a, b[, bias]); a constant 2-D rhs times a 2-D lhs is a fully connected layer, except in an
+    int8 matmul without bias, which stays the lite.matmul lower-to-int8 made (and the writer wrote)."""
     ta, tb = bool(ctx.attrs.get("transpose_a")), bool(ctx.attrs.get("transpose_b"))
     lhs = ctx.input(0)
     rhs_index = ctx.node.inputs[1] if ctx.has_input(1) else None
-    if (rhs_index is not None and ctx.importer.is_constant(rhs_index) and not ta and len(shape_of(lhs)) == 2
-            and len(ctx.importer.tensor(rhs_index).dims) == 2):
+    keep_matmul = ctx.integer and not ctx.has_input(2)
+    if (not keep_matmul and rhs_index is not None and ctx.importer.is_constant(rhs_index) and not ta
+            and len(shape_of(lhs)) == 2 and len(ctx.importer.tensor(rhs_index).dims) == 2):
         weight = ctx.input(1, perm=None if tb else (1, 0))  # FullConnection wants W as [out, in]
         bias = ctx.input(2) if ctx.has_input(2) else None
         return [_fully_connected(ctx, lhs, weight, bias, axis=1)]
@@ -500,6 +505,30 @@ def pad(ctx: NodeContext) -> list[SSAValue]:
     return [ctx.emit(lite.PadOp(x, pads, modes[mode], float(value))).output]
 
 
+# ----- full quantization
+
+
+def quant_dtype_cast(ctx: NodeContext) -> list[SSAValue]:
+    """QuantDTypeCast between float32 and int8 activations: `quant.qcast` to the type of the output's QuantParam,
+    or `quant.dcast` of a quantized value."""
+    x = ctx.input(0)
+    cast = (ctx.attrs.get("src_t"), ctx.attrs.get("dst_t"))
+    if cast == (TypeId.FLOAT32, TypeId.INT8):
+        output = ctx.importer.tensor(ctx.node.outputs[0]) if ctx.node.outputs else None
+        if output is None or not is_quantized_activation(output):
+            raise ctx.error("the int8 output of a QuantDTypeCast needs an initialised QuantParam")
+        try:
+            qtype = activation_type(output)
+        except QuantParamError as err:
+            raise ctx.error(f"output '{output.name}': {err}") from None
+        return [ctx.emit(QuantizeCastOp(x, TensorType(qtype, shape_of(x)))).result]
+    if cast == (TypeId.INT8, TypeId.FLOAT32):
+        if not isinstance(element_type_of(x.type), UniformQuantizedType):
+            raise ctx.error("the input of an int8 -> float32 QuantDTypeCast is not a quantized int8 tensor")
+        return [ctx.emit(DequantizeCastOp(x, TensorType(f32, shape_of(x)))).result]
+    raise ctx.error(f"QuantDTypeCast from dataType {cast[0]} to {cast[1]} is not supported (float32 <-> int8 only)")
+
+
 CONVERTERS: dict[str, Converter] = {
     "Conv2DFusion": conv2d,
     "Conv2dTransposeFusion": conv2d_transpose,
@@ -533,5 +562,6 @@ CONVERTERS: dict[str, Converter] = {
     "StridedSlice": strided_slice,
     "SliceFusion": slice_fusion,
     "PadFusion": pad,
+    "QuantDTypeCast": quant_dtype_cast,
 }
 """Primitive name (union member of `PrimitiveType`) -> converter."""

@@ -6,7 +6,11 @@
 `writer_ops.EMITTERS`), constants const tensors (nodeType ValueNode), every other tensor nodeType CNode
 as MindSpore Lite's exporter writes them. Weight-quantized constants (`quant.dcast(quant.scast(arith.constant
 int))`, see `weights`) become int8/int16 tensors with QuantParams, bit-packed below 8 or between 8 and 16
-bits, and their consumer is marked QUANT_WEIGHT. Names come from the `ms.*` attributes the reader sets
+bits, and their consumer is marked QUANT_WEIGHT. The integer graph `lower-to-int8` leaves (full quantization)
+is written as MindSpore Lite's full quantizer writes it (see `full_quant`): `!quant.uniform` activations
+become Int8 tensors with one QuantParam, `quant.scast` constants Int8/Int32 tensors with per-tensor or
+per-channel QuantParams, `quant.qcast` / `quant.dcast` of activations QuantDTypeCast nodes, and every node
+touching such a tensor is marked QUANT_ALL; graph inputs and outputs stay float. Names come from the `ms.*` attributes the reader sets
 (see `reader`), otherwise `<Primitive>-<n>` as MindSpore Lite names nodes.
 
 The output is a pure function of the module: the same module always gives the same bytes. The file is
@@ -27,6 +31,13 @@ from xdsl.ir import Operation, SSAValue
 
 from quantopt.backends.ms.codes import FmkType, TypeId, type_id_of
 from quantopt.backends.ms.flatbuf import dump_graph
+from quantopt.backends.ms.full_quant import (
+    QuantParamError,
+    StoredConstant,
+    activation_param,
+    encode_stored,
+    stored_constant_of,
+)
 from quantopt.backends.ms.graph import MsGraph, MsNode, MsSubGraph, MsTensor
 from quantopt.backends.ms.reader import FMK_TYPE, NAME, OUTPUT_NAMES, VERSION, default_output_names
 from quantopt.backends.ms.schema_generated.Format import Format
@@ -39,13 +50,13 @@ from quantopt.backends.ms.weights import (
     encode_quantized,
     quantized_weight_of,
 )
-from quantopt.backends.ms.writer_ops import EMITTERS, ConstInput, EmitError
-from quantopt.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp
+from quantopt.backends.ms.writer_ops import EMITTERS, QUANT_CAST_EMITTERS, ConstInput, EmitError
+from quantopt.dialects.quant import DequantizeCastOp, StorageCastOp, UniformQuantizedType
 from quantopt.errors import QuantOptError
 
 DEFAULT_VERSION = "MindSpore Lite 1.3.0"
 FILTER_INPUTS = {("Conv2DFusion", 1), ("Conv2dTransposeFusion", 1)}  # stored KHWC: [out, kh, kw, in / group]
-SKIPPED_OPS = (arith.ConstantOp, StorageCastOp, DequantizeCastOp)  # become tensors where they are used
+SKIPPED_OPS = (arith.ConstantOp, StorageCastOp)  # become tensors where they are used
 
 
 def write_ms(module: ModuleOp, path: str | os.PathLike, *, fmk_type: int | None = None,
@@ -98,7 +109,8 @@ class _Exporter:
         self.nodes: list[MsNode] = []
         self.index: dict[SSAValue, int] = {}
         self.weight_axes: dict[int, int] = {}  # tensor -> channel axis its quantization assumes
-        self.quantized: set[int] = set()
+        self.quantized: set[int] = set()  # weight-quantized constants
+        self.integer: set[int] = set()  # quantized activations and stored constants (full quantization)
 
     def fail(self, what: str, where: str | None = None) -> QuantOptError:
         return QuantOptError(self.file, what, where)
@@ -114,12 +126,26 @@ class _Exporter:
     def value_tensor(self, value: SSAValue, name: str, where: str) -> MsTensor:
         """The tensor of a computed value (graph input or op result)."""
         t = value.type
-        code = type_id_of(t.element_type) if isinstance(t, TensorType) else None
+        element = t.element_type if isinstance(t, TensorType) else None
+        params = []
+        if isinstance(element, UniformQuantizedType):
+            try:
+                params = [activation_param(element)]
+            except QuantParamError as err:
+                raise self.fail(str(err), where) from None
+            code = TypeId.INT8
+        else:
+            code = type_id_of(element) if element is not None else None
         if code is None:
-            raise self.fail(f"values of type {t} cannot be stored in .ms "
-                            f"(quantized activations are not supported yet)", where)
+            raise self.fail(f"values of type {t} cannot be stored in .ms", where)
         return MsTensor(name=name, node_type=NodeType.CNode, data_type=code, dims=list(t.get_shape()),
-                        format=Format.NHWC)
+                        format=Format.NHWC, quant_params=params)
+
+    def add_value_tensor(self, value: SSAValue, name: str, where: str) -> int:
+        index = self.add_tensor(self.value_tensor(value, name, where), value)
+        if self.tensors[index].quant_params:
+            self.integer.add(index)
+        return index
 
     def input_tensor(self, value: SSAValue, node: MsNode, position: int) -> int:
         where = f"input {position} of node '{node.name}'"
@@ -143,8 +169,11 @@ class _Exporter:
                 tensor = MsTensor(name=_name_of(owner, default_name), node_type=NodeType.ValueNode, data_type=code,
                                   dims=list(array.shape), format=fmt, data=_little_endian(array))
                 return self.add_tensor(tensor, value)
+            stored = stored_constant_of(value)
+            if stored is not None:
+                return self.stored_tensor(stored, value, fmt, default_name, axis, where)
             found = quantized_weight_of(value)
-        except WeightError as err:
+        except (WeightError, QuantParamError) as err:
             raise self.fail(str(err), where) from None
         if found is not None:
             const, weight = found
@@ -160,6 +189,24 @@ class _Exporter:
             return index
         producer = owner.name if isinstance(owner, Operation) else "a block argument"
         raise self.fail(f"operand computed by {producer} cannot be written to .ms", where)
+
+    def stored_tensor(self, found: tuple[arith.ConstantOp, StoredConstant], value: SSAValue, fmt: int,
+                      default_name: str, axis: int, where: str) -> int:
+        """The tensor of `quant.scast(arith.constant)`: integer data an integer node reads directly."""
+        const, stored = found
+        if stored.axis >= 0 and stored.axis != axis:
+            raise self.fail(f"the constant is quantized per channel along axis {stored.axis}, MindSpore Lite "
+                            f"reads it along axis {axis}", where)
+        try:
+            data_type, data, params = encode_stored(stored)
+        except QuantParamError as err:
+            raise self.fail(str(err), where) from None
+        tensor = MsTensor(name=_name_of(const, default_name), node_type=NodeType.ValueNode, data_type=data_type,
+                          dims=list(stored.values.shape), format=fmt, data=data, quant_params=params)
+        index = self.add_tensor(tensor, value)
+        self.weight_axes[index] = stored.axis
+        self.integer.add(index)
+        return index
 
     def const_input(self, const: ConstInput, node: MsNode) -> int:
         values = np.ascontiguousarray(const.values, dtype="<i4")
@@ -180,10 +227,8 @@ class _Exporter:
         return default_output_names(node_name, len(op.results))
 
     def add_node(self, op: Operation) -> None:
-        emitter = EMITTERS.get(type(op))
+        emitter = EMITTERS.get(type(op)) or QUANT_CAST_EMITTERS.get(type(op))
         if emitter is None:
-            if isinstance(op, QuantizeCastOp):
-                raise self.fail("quant.qcast cannot be written: quantized activations are not supported yet")
             raise self.fail(f"'{op.name}' has no MindSpore Lite equivalent")
         try:
             emitted = emitter(op)
@@ -195,13 +240,17 @@ class _Exporter:
             node.inputs.append(self.const_input(value, node) if isinstance(value, ConstInput)
                                else self.input_tensor(value, node, position))
         for result, name in zip(op.results, self.output_names(op, node.name)):
-            node.outputs.append(self.add_tensor(self.value_tensor(result, name, f"node '{node.name}'"), result))
-        node.quant_type = QuantType.QUANT_WEIGHT if self.quantized.intersection(node.inputs) else QuantType.QUANT_NONE
+            node.outputs.append(self.add_value_tensor(result, name, f"node '{node.name}'"))
+        node.quant_type = _quant_type(node, self.integer, self.quantized)
         self.nodes.append(node)
 
     # ----- graph
 
     def graph_output(self, value: SSAValue, position: int) -> int:
+        if _is_quantized(value):
+            producer = value.owner.name if isinstance(value.owner, Operation) else "a block argument"
+            raise self.fail(f"graph output {position} (from {producer}) is quantized; the outputs of a .ms model are "
+                            f"float: dequantize it with quant.dcast before func.return")
         if value in self.index:
             return self.index[value]
         if isinstance(value.owner, arith.ConstantOp):
@@ -216,10 +265,13 @@ class _Exporter:
         inputs = []
         for i, arg in enumerate(block.args):
             name = arg_names[i] or f"graph_input-{i}"
-            inputs.append(self.add_tensor(self.value_tensor(arg, name, f"graph input {i}"), arg))
+            if _is_quantized(arg):
+                raise self.fail(f"graph input {i} is quantized; the inputs of a .ms model are float: quantize them "
+                                f"with quant.qcast")
+            inputs.append(self.add_value_tensor(arg, name, f"graph input {i}"))
         outputs: list[int] = []
         for op in block.ops:
-            if isinstance(op, SKIPPED_OPS):
+            if isinstance(op, SKIPPED_OPS) or _is_weight_dequantization(op):
                 continue
             if isinstance(op, func.ReturnOp):
                 outputs = [self.graph_output(v, k) for k, v in enumerate(op.operands)]
@@ -239,6 +291,21 @@ class _Exporter:
                               nodes=list(range(len(self.nodes))), tensors=list(range(n)))
         return MsGraph(name="", version=version, fmk_type=int(fmk_type), inputs=inputs, outputs=outputs,
                        nodes=self.nodes, tensors=self.tensors, subgraphs=[subgraph])
+
+
+def _is_quantized(value: SSAValue) -> bool:
+    return isinstance(value.type, TensorType) and isinstance(value.type.element_type, UniformQuantizedType)
+
+
+def _is_weight_dequantization(op: Operation) -> bool:
+    """A `quant.dcast` of a `quant.scast` constant: part of a weight-quantized tensor, not a node."""
+    return isinstance(op, DequantizeCastOp) and isinstance(op.input.owner, StorageCastOp)
+
+
+def _quant_type(node: MsNode, integer: set[int], weight_quantized: set[int]) -> int:
+    if integer.intersection(node.inputs) or integer.intersection(node.outputs):
+        return QuantType.QUANT_ALL
+    return QuantType.QUANT_WEIGHT if weight_quantized.intersection(node.inputs) else QuantType.QUANT_NONE
 
 
 def _name_of(op: Operation, default: str) -> str:

@@ -3,7 +3,9 @@
 An emitter returns the primitive's union member name, its attribute table (schema field names) and its
 inputs: IR values, or `ConstInput` data for what MindSpore Lite passes as constant input tensors (Reshape
 shape, Transpose perm, Reduce axes, StridedSlice begin/end/strides, Pad paddings), stored as int32.
-Layout conventions are the reader's: NHWC, [h, w] windows, [up, down, left, right] padding.
+Layout conventions are the reader's: NHWC, [h, w] windows, [up, down, left, right] padding. Integer ops
+(full quantization) use the same emitters; `quant.qcast` / `quant.dcast` of activations become
+QuantDTypeCast nodes.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from xdsl.dialects.builtin import f32
 from xdsl.ir import Operation, SSAValue
 
-from quantopt.backends.ms.codes import ACTIVATION_TYPES, REDUCE_MODES
+from quantopt.backends.ms.codes import ACTIVATION_TYPES, REDUCE_MODES, TypeId
 from quantopt.backends.ms.schema_generated.ActivationType import ActivationType
 from quantopt.backends.ms.schema_generated.CoordinateTransformMode import CoordinateTransformMode
 from quantopt.backends.ms.schema_generated.Format import Format
@@ -27,6 +30,7 @@ from quantopt.backends.ms.schema_generated.ResizeMethod import ResizeMethod
 from quantopt.backends.ms.schema_generated.RoundMode import RoundMode
 from quantopt.dialects import lite
 from quantopt.dialects.lite import shape_of
+from quantopt.dialects.quant import DequantizeCastOp, QuantizeCastOp
 
 FUSED_ACTIVATIONS = {"none": ActivationType.NO_ACTIVATION, "relu": ActivationType.RELU, "relu6": ActivationType.RELU6}
 CONV_MODE = 1  # MindSpore's Conv2D `mode`: 1 = normal convolution
@@ -247,3 +251,23 @@ EMITTERS: dict[type[Operation], Callable[[Any], Emitted]] = {
     lite.PadOp: pad,
 }
 """lite op class -> emitter; every op of the lite dialect has one."""
+
+
+def _quant_dtype_cast(src: TypeId, dst: TypeId) -> Callable[[Any], Emitted]:
+    """quant.qcast (Float32 -> Int8) and quant.dcast (Int8 -> Float32) of activations: the writer checks that
+    the float side is f32 and the quantized side a per-tensor int8 type when it writes their tensors."""
+
+    def emit(op) -> Emitted:
+        float_side = op.input if src == TypeId.FLOAT32 else op.result
+        if float_side.type.element_type != f32:
+            raise EmitError(f"{op.name} converts {float_side.type}; QuantDTypeCast converts float32")
+        return Emitted("QuantDTypeCast", {"src_t": int(src), "dst_t": int(dst)}, [op.input])
+
+    return emit
+
+
+QUANT_CAST_EMITTERS: dict[type[Operation], Callable[[Any], Emitted]] = {
+    QuantizeCastOp: _quant_dtype_cast(TypeId.FLOAT32, TypeId.INT8),
+    DequantizeCastOp: _quant_dtype_cast(TypeId.INT8, TypeId.FLOAT32),
+}
+"""The casts between float and int8 activations (full quantization)."""
