@@ -10,7 +10,10 @@ Two spellings are read, with `#` comments and blank lines allowed:
   `calibrate_path` (`name:dir,name2:dir2` or plain directories in input order), `calibrate_size`,
   `input_type` (BIN only); `[full_quant_param]` `activation_quant_method` (MAX_MIN | KL | REMOVAL_OUTLIER;
   MAX_MIN as upstream's default there), `bias_correction` (true, upstream's default there), `per_channel`
-  (true). The r1.3 keys stay accepted before the first section.
+  (true); `[mixed_bit_weight_quant_param]` `mean_error_threshold` (0.04). The r1.3 keys stay accepted
+  before the first section.
+- `skip_quant_node` (plain, or in `[common_quant_param]`): comma-separated layers to keep in float, named by
+  their output tensor (as the `--debugDir` report lists them); `mean_error_threshold` is accepted plain too.
 
 A relative directory is looked up next to the config file first, then in the working directory
 (MindSpore Lite only does the latter; the former makes a config and its data movable together).
@@ -51,6 +54,8 @@ class CalibrationConfig:
     min_quant_weight_size: int = 0
     min_quant_weight_channel: int = 16
     per_channel: bool = True
+    skip_quant_node: tuple[str, ...] = ()  # layers kept in float, by output tensor name
+    mean_error_threshold: float = 0.04  # mixed-bit weight quantization: per-layer error bound
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line, for messages
 
     def error(self, what: str, key: str | None = None) -> QuantOptError:
@@ -104,6 +109,23 @@ def _strict_method(text: str) -> str:
     return text
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise ValueError("empty name in the list")
+    return names
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{value} is not a positive number")
+    return value
+
+
 def _text(text: str) -> str:
     if not text:
         raise ValueError("is empty")
@@ -119,12 +141,15 @@ _KEYS: dict[str | None, dict[str, tuple[str, Callable[[str], object]]]] = {
         "method_x": ("method", canonical_method),
         "thread_num": ("thread_num", _integer(1, 1024)),
         "bias_correction": ("bias_correction", _boolean),
+        "skip_quant_node": ("skip_quant_node", _names),
+        "mean_error_threshold": ("mean_error_threshold", _positive_float),
     },
     "common_quant_param": {
         "quant_type": ("quant_type", _choice("WEIGHT_QUANT", "FULL_QUANT")),
         "bit_num": ("bit_num", _integer(0, 16)),
         "min_quant_weight_size": ("min_quant_weight_size", _integer(0, 65535)),
         "min_quant_weight_channel": ("min_quant_weight_channel", _integer(0, 65535)),
+        "skip_quant_node": ("skip_quant_node", _names),
     },
     "data_preprocess_param": {
         "calibrate_path": ("input_dirs", _text),
@@ -135,6 +160,9 @@ _KEYS: dict[str | None, dict[str, tuple[str, Callable[[str], object]]]] = {
         "activation_quant_method": ("method", _strict_method),
         "bias_correction": ("bias_correction", _boolean),
         "per_channel": ("per_channel", _boolean),
+    },
+    "mixed_bit_weight_quant_param": {
+        "mean_error_threshold": ("mean_error_threshold", _positive_float),
     },
 }
 _INI_DEFAULTS = {"method": "MAX_MIN", "bias_correction": True}

@@ -22,7 +22,7 @@ the reference executor's int8 kernels (backends/reference/int8_*.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -252,18 +252,23 @@ def _drop_float_round_trips(module: ModuleOp) -> None:
                 _erase_if_dead([source.result])
 
 
-def lower_to_int8(module: ModuleOp) -> list[LoweringDecision]:
-    """Lower in place; return one decision per lite op, in graph order (the converter prints them)."""
+def lower_to_int8(module: ModuleOp, skip: Collection[str] = ()) -> list[LoweringDecision]:
+    """Lower in place; return one decision per lite op, in graph order (the converter prints them). Ops whose
+    `layer_name` is in `skip` stay float between their casts."""
     decisions: list[LoweringDecision] = []
     lowered_ops: dict[Operation, LoweringDecision] = {}
     for op in list(module.walk()):
         if op.dialect_name() != "lite":
             continue
         decision = LoweringDecision(op.name, layer_name(op), True, "")
+        if decision.layer in skip:
+            decision.lowered, decision.reason = False, "in the skip list (skip_quant_node)"
+            decisions.append(decision)
+            continue
         try:
             lowered_ops[_lower(op)] = decision
-        except _Skip as skip:
-            decision.lowered, decision.reason = False, str(skip)
+        except _Skip as why:
+            decision.lowered, decision.reason = False, str(why)
         decisions.append(decision)
     _drop_float_round_trips(module)
     for op, decision in lowered_ops.items():
@@ -291,10 +296,13 @@ class LowerToInt8Pass(ModulePass):
     values directly (weights as `quant.scast` of integers, the bias as int32 in units of s_x * s_w[c] with zero
     point 0) and produces the qcast's type, replacing the qcast. A relu / relu6 on the only use of such an op
     is folded into it. `quant.qcast(quant.dcast(q))` to q's own type becomes q. Every other op stays float
-    behind its casts; `lower_to_int8` returns why, op by op. Unused casts and constants are erased.
+    behind its casts, and so do the ops named in `skip` (comma-separated output tensor names, `layer_name`);
+    `lower_to_int8` returns why, op by op. Unused casts and constants are erased.
     """
 
     name = "lower-to-int8"
 
+    skip: str = ""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower_to_int8(op)
+        lower_to_int8(op, frozenset(n.strip() for n in self.skip.split(",") if n.strip()))

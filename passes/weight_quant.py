@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 from xdsl.context import Context
@@ -32,6 +33,7 @@ class LayerDecision:
     channels: int
     quantized: bool
     reason: str
+    bits: int | None = None
 
 
 def weight_operand(op: Operation) -> tuple[SSAValue, int, bool] | None:
@@ -51,6 +53,12 @@ def layer_name(op: Operation) -> str:
         return attr.data
     result = op.results[0]
     return result.name_hint or f"{op.name}#{id(op) % 10000}"
+
+
+def unknown_layers(module: ModuleOp, names: Iterable[str]) -> list[str]:
+    """The names that are no lite op's `layer_name` in `module` (for a warning about a skip list)."""
+    known = {layer_name(op) for op in module.walk() if op.dialect_name() == "lite" and op.results}
+    return [n for n in names if n not in known]
 
 
 def _skip_reason(weights: np.ndarray, axis: int, is_conv: bool, pass_: "WeightQuantPass") -> str | None:
@@ -98,7 +106,8 @@ class WeightQuantPass(ModulePass):
     `min-channel` output channels, fc/matmul weights below `min-size`, and (per channel) layers with fewer
     than `min-channel-elements` weights per channel, whose per-channel parameters would outweigh the saving.
     `search-clip` picks each channel's clipping range by minimising its squared error; `balance-rounding`
-    makes each channel's rounding errors sum to zero (see `balanced_round`).
+    makes each channel's rounding errors sum to zero (see `balanced_round`). `skip` is a comma-separated
+    list of layers (output tensor names, `layer_name`) left in float.
     """
 
     name = "weight-quant"
@@ -110,6 +119,11 @@ class WeightQuantPass(ModulePass):
     min_channel_elements: int = 0
     search_clip: bool = False
     balance_rounding: bool = False
+    skip: str = ""
+
+    @property
+    def skip_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.skip.split(",") if n.strip())
 
     def __post_init__(self):
         if not 1 <= self.bits <= 16:
@@ -119,8 +133,14 @@ class WeightQuantPass(ModulePass):
         quantize_weights(op, self)
 
 
-def quantize_weights(module: ModuleOp, options: WeightQuantPass) -> list[LayerDecision]:
-    """Apply weight quantization in place; return one decision per candidate layer, in graph order."""
+SKIPPED = "in the skip list (skip_quant_node)"
+
+
+def quantize_weights(module: ModuleOp, options: WeightQuantPass,
+                     bits_by_layer: Mapping[str, int] | None = None) -> list[LayerDecision]:
+    """Apply weight quantization in place; return one decision per candidate layer, in graph order.
+    `bits_by_layer` overrides `options.bits` for the layers it names (mixed-bit quantization)."""
+    skip = options.skip_names
     decisions = []
     for target in list(module.walk()):
         found = weight_operand(target)
@@ -131,11 +151,13 @@ def quantize_weights(module: ModuleOp, options: WeightQuantPass) -> list[LayerDe
         if weights is None or weights.dtype != np.float32:
             continue
         axis %= weights.ndim
-        reason = _skip_reason(weights, axis, is_conv, options)
-        decisions.append(LayerDecision(target.name, layer_name(target), weights.size, weights.shape[axis],
-                                       reason is None, reason or ""))
+        name = layer_name(target)
+        reason = SKIPPED if name in skip else _skip_reason(weights, axis, is_conv, options)
+        bits = (bits_by_layer or {}).get(name, options.bits)
+        decisions.append(LayerDecision(target.name, name, weights.size, weights.shape[axis],
+                                       reason is None, reason or "", bits if reason is None else None))
         if reason is None:
-            _replace_weight(target, value, weights, axis, options)
+            _replace_weight(target, value, weights, axis, replace(options, bits=bits))
     return decisions
 
 

@@ -83,7 +83,8 @@ def test_relative_directories_next_to_the_config_first_then_the_working_director
 
 @pytest.mark.parametrize("text, expected", [
     ("image_path=imgs\nbatch_size=3\n", "unknown key 'batch_size' before any section (known: image_path, batch_count, "
-                                        "method_x, thread_num, bias_correction) (line 2)"),
+                                        "method_x, thread_num, bias_correction, skip_quant_node, "
+                                        "mean_error_threshold) (line 2)"),
     ("method_x=MEAN\n", "bad value for method_x: unknown method 'MEAN' (expected KL, MAX_MIN, RemovalOutlier or "
                         "REMOVAL_OUTLIER) (line 1: method_x)"),
     ("batch_count=ten\n", "bad value for batch_count: 'ten' is not an integer (line 1: batch_count)"),
@@ -97,7 +98,8 @@ def test_relative_directories_next_to_the_config_first_then_the_working_director
     ("image_path=imgs\n[data_preprocess_param]\ncalibrate_path=imgs\n",
      "'calibrate_path' repeats what line 1 (image_path) already set (line 3)"),
     ("[weight_quant_param]\n", "unknown section [weight_quant_param] (known: [common_quant_param], "
-                               "[data_preprocess_param], [full_quant_param]) (line 1)"),
+                               "[data_preprocess_param], [full_quant_param], "
+                               "[mixed_bit_weight_quant_param]) (line 1)"),
     ("[full_quant_param\n", "malformed section header '[full_quant_param' (line 1)"),
     ("[full_quant_param]\nactivation_quant_method=RemovalOutlier\n",
      "bad value for activation_quant_method: unknown method 'RemovalOutlier' (expected MAX_MIN, KL or "

@@ -28,7 +28,7 @@ def run(tool, args, capsys):
         (["--fmk=ONNX", f"--modelFile={EXAMPLE}", "--outputFile=OUT", "--bogus=1"],
          "error: unknown flag '--bogus' (see converter_lite --help)"),
         (["--fmk=ONNX", f"--modelFile={EXAMPLE}", "--outputFile=OUT", "--quantType=WeightQuant", "--bitNum=17"],
-         "error: --bitNum=17: must be in [1, 16]"),
+         "error: --bitNum=17: must be in [0, 16]"),
         (["--fmk=ONNX", f"--modelFile={EXAMPLE}", "--outputFile=OUT", "--quantType=PostTraining", "--bitNum=9"],
          "error: --bitNum=9: must be in [1, 8] for PostTraining"),
         (["--fmk=CAFFE", f"--modelFile={EXAMPLE}", "--outputFile=OUT"],

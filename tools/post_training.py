@@ -37,7 +37,15 @@ def quantize_post_training(module: ModuleOp, float_module: ModuleOp, config: Cal
     from quantopt.passes.lower_to_int8 import lower_to_int8
     from quantopt.passes.weight_quant import WeightQuantPass, quantize_weights
 
+    from quantopt.passes.calibration_config import warn
+    from quantopt.passes.weight_quant import unknown_layers
+
     method = method or config.method
+    skip = frozenset(config.skip_quant_node)
+    unknown = unknown_layers(module, sorted(skip))
+    if unknown:
+        warn(f"skip_quant_node: no layer named {', '.join(unknown)} (names are output tensor names, as "
+             "the --debugDir report lists them)")
     bias_correction = config.bias_correction if bias_correction is None else bias_correction
     times: dict[str, float] = {}
 
@@ -51,14 +59,15 @@ def quantize_post_training(module: ModuleOp, float_module: ModuleOp, config: Cal
     start = stage("calibrate", start)
     lower_calibration(module, method, bits)
     start = stage("lower-calibration", start)
-    # Full quantization needs every weight in int8 for the integer kernels, so no layer is skipped here.
+    # Full quantization needs every weight in int8 for the integer kernels, so no layer is skipped here
+    # except those of the skip list, which stay float (their activations stay quantized around them).
     weight_layers = quantize_weights(module, WeightQuantPass(bits=bits, per_channel=config.per_channel,
-                                                             balance_rounding=True))
+                                                             balance_rounding=True, skip=",".join(sorted(skip))))
     start = stage("weight-quant", start)
     corrections = correct_biases_from_config(module, float_module, config) if bias_correction else []
     if bias_correction:
         start = stage("bias-correction", start)
-    lowering = lower_to_int8(module)
+    lowering = lower_to_int8(module, skip)
     stage("lower-to-int8", start)
     return PostTrainingSummary(method, bits, result.samples, len(observers), corrections, lowering, weight_layers,
                                times)

@@ -1,0 +1,153 @@
+"""The accuracy-debugging tools on the bundled tiny CNN: per-layer report, plots, skip list, mixed bits."""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantopt import Executor
+from quantopt.dialects import lite
+from quantopt.dialects.quant import UniformQuantizedType, element_type_of
+from quantopt.passes.bias_correction import float_model_for
+from quantopt.passes.calibration_config import read_calibration_config
+from quantopt.passes.weight_quant import WeightQuantPass, layer_name
+from quantopt.tools.converter_lite import main as converter_main
+from quantopt.tools.debug_report import LAYER_COLUMNS, OUTPUT_COLUMNS
+from quantopt.tools.post_training import quantize_post_training
+
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "tiny_cnn.onnx")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def calibration(tmp_path):
+    """A directory of 6 random inputs for the tiny CNN and a writer of config files naming it."""
+    directory = tmp_path / "calib"
+    directory.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        rng.standard_normal((1, 3, 32, 32)).astype(np.float32).tofile(directory / f"{i:04d}.bin")
+
+    def config(extra: str = "") -> str:
+        path = tmp_path / "calib.cfg"
+        path.write_text(f"image_path={directory}\nbatch_count=6\nmethod_x=MAX_MIN\n{extra}")
+        return str(path)
+
+    return config
+
+
+def test_debug_dir_writes_report_and_plots(tmp_path, calibration, capsys):
+    debug = tmp_path / "debug"
+    status = converter_main(["--fmk=ONNX", f"--modelFile={EXAMPLE}", f"--outputFile={tmp_path / 'q'}",
+                             "--quantType=PostTraining", f"--configFile={calibration()}", f"--debugDir={debug}"])
+    assert status == 0
+    with open(debug / "layers.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == LAYER_COLUMNS
+    assert {"stem.c", "pw.c", "logits"} <= {r["layer"] for r in rows}
+    for row in rows:
+        assert math.isfinite(float(row["sqnr_db"]))
+        assert -1.0 <= float(row["cosine"]) <= 1.0 + 1e-9
+        assert 0.0 <= float(row["clip_rate"]) <= 1.0
+        assert row["bits"] == "8"
+    with open(debug / "outputs.csv") as f:
+        outputs = list(csv.DictReader(f))
+    assert list(outputs[0]) == OUTPUT_COLUMNS and len(outputs) == 1
+    pngs = sorted(p.name for p in debug.glob("*.png"))
+    assert "sqnr_per_layer.png" in pngs and any(p.startswith("histogram_") for p in pngs)
+    for name in pngs:
+        data = (debug / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    assert "worst" in capsys.readouterr().out
+
+
+def test_debug_dir_with_weight_quant_needs_config(tmp_path, capsys):
+    status = converter_main(["--fmk=ONNX", f"--modelFile={EXAMPLE}", f"--outputFile={tmp_path / 'q'}",
+                             "--quantType=WeightQuant", f"--debugDir={tmp_path / 'd'}"])
+    assert status == 1 and "--debugDir needs --configFile" in capsys.readouterr().err
+
+
+def test_skip_list_keeps_named_layer_float(calibration, capsys):
+    config = read_calibration_config(calibration("skip_quant_node=pw.c,nosuch\n"))
+    assert config.skip_quant_node == ("pw.c", "nosuch")
+    module = float_model_for(EXAMPLE)
+    quantize_post_training(module, None, config, 8)
+    assert "nosuch" in capsys.readouterr().err
+    ops = {layer_name(op): op for op in module.walk() if isinstance(op, lite.Conv2DOp)}
+    skipped = ops["pw.c"]
+    assert not isinstance(element_type_of(skipped.results[0].type), UniformQuantizedType)
+    assert constant_is_float(skipped.filter)
+    assert isinstance(element_type_of(ops["stem.c"].results[0].type), UniformQuantizedType)
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    reference = Executor(float_model_for(EXAMPLE)).run([x])[0]
+    output = Executor(module).run([x])[0]
+    assert output.shape == reference.shape and np.isfinite(output).all()
+
+
+def constant_is_float(value) -> bool:
+    from quantopt.dialects.constant import constant_value
+
+    data = constant_value(value)
+    return data is not None and data.dtype == np.float32
+
+
+def test_skip_list_in_ini_section(tmp_path):
+    path = tmp_path / "c.cfg"
+    path.write_text("[common_quant_param]\nskip_quant_node=a, b\n[mixed_bit_weight_quant_param]\n"
+                    "mean_error_threshold=0.02\n")
+    config = read_calibration_config(str(path))
+    assert config.skip_quant_node == ("a", "b") and config.mean_error_threshold == 0.02
+
+
+def test_mixed_bits_decrease_as_threshold_grows(calibration):
+    from quantopt.passes.mixed_bit import choose_layer_bits
+    from quantopt.tools.debug_report import config_samples
+
+    module = float_model_for(EXAMPLE)
+    samples = list(config_samples(read_calibration_config(calibration()), module))
+    options = WeightQuantPass(balance_rounding=True)
+    chosen = {t: {c.layer: c.bits for c in choose_layer_bits(module, samples, t, options)}
+              for t in (0.005, 0.02, 0.08, 0.3)}
+    layers = chosen[0.005].keys()
+    assert layers and all(2 <= b <= 8 for bits in chosen.values() for b in bits.values())
+    for smaller, larger in zip((0.005, 0.02, 0.08), (0.02, 0.08, 0.3)):
+        assert all(chosen[larger][layer] <= chosen[smaller][layer] for layer in layers)
+    assert sum(chosen[0.3].values()) < sum(chosen[0.005].values())
+
+
+def test_mixed_bit_converter_needs_config(tmp_path, capsys):
+    status = converter_main(["--fmk=ONNX", f"--modelFile={EXAMPLE}", f"--outputFile={tmp_path / 'q'}",
+                             "--quantType=WeightQuant", "--bitNum=0"])
+    assert status == 1 and "needs --configFile" in capsys.readouterr().err
+
+
+def test_mixed_bit_converter_writes_model(tmp_path, calibration, capsys):
+    from quantopt.backends.ms.reader import read_ms
+
+    out = tmp_path / "mixed"
+    status = converter_main(["--fmk=ONNX", f"--modelFile={EXAMPLE}", f"--outputFile={out}", "--quantType=WeightQuant",
+                             "--bitNum=0", "--quantWeightChannel=0", f"--configFile={calibration('mean_error_threshold=0.05')}"])
+    assert status == 0 and "mixed bits" in capsys.readouterr().out
+    x = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    assert np.isfinite(Executor(read_ms(f"{out}.ms")).run([x])[0]).all()
+
+
+def test_pass_options_take_skip_lists():
+    from quantopt.context import make_context
+    from quantopt.passes.lower_to_int8 import LowerToInt8Pass
+    from xdsl.passes import PassPipeline
+
+    module = float_model_for(EXAMPLE)
+    pipeline = PassPipeline.parse_spec(_available_passes(), 'weight-quant{skip="pw.c,logits"}')
+    pipeline.apply(make_context(), module)
+    convs = {layer_name(op): op for op in module.walk() if isinstance(op, lite.Conv2DOp)}
+    assert constant_is_float(convs["pw.c"].filter) and not constant_is_float(convs["stem.c"].filter)
+    assert LowerToInt8Pass(skip="a,b").skip == "a,b"
+
+
+def _available_passes():
+    from quantopt.passes import get_all_passes
+
+    return get_all_passes()
