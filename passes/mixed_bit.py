@@ -24,12 +24,10 @@ from xdsl.ir import Operation
 
 from quantopt.dialects.constant import constant_value
 from quantopt.passes.weight_quant import (
-    SKIPPED,
-    WeightQuantPass,
-    _skip_reason,
-    layer_name,
     quantize_weight,
+    weight_candidates,
     weight_operand,
+    WeightQuantPass,
 )
 
 CANDIDATE_BITS = tuple(range(2, 9))
@@ -45,21 +43,7 @@ class LayerBits:
 
 
 def _candidate_layers(module: ModuleOp, options: WeightQuantPass) -> dict[str, Operation]:
-    skip = options.skip_names
-    layers = {}
-    for op in module.walk():
-        found = weight_operand(op)
-        if found is None:
-            continue
-        value, axis, is_conv = found
-        weights = constant_value(value)
-        if weights is None or weights.dtype != np.float32:
-            continue
-        name = layer_name(op)
-        reason = SKIPPED if name in skip else _skip_reason(weights, axis % weights.ndim, is_conv, options)
-        if reason is None:
-            layers[name] = op
-    return layers
+    return {c.name: c.op for c in weight_candidates(module, options) if c.skip_reason is None}
 
 
 def capture_layer_inputs(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],

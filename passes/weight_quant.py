@@ -136,14 +136,22 @@ class WeightQuantPass(ModulePass):
 SKIPPED = "in the skip list (skip_quant_node)"
 
 
-def quantize_weights(module: ModuleOp, options: WeightQuantPass,
-                     bits_by_layer: Mapping[str, int] | None = None) -> list[LayerDecision]:
-    """Apply weight quantization in place; return one decision per candidate layer, in graph order.
-    `bits_by_layer` overrides `options.bits` for the layers it names (mixed-bit quantization)."""
-    skip = options.skip_names
-    decisions = []
-    for target in list(module.walk()):
-        found = weight_operand(target)
+@dataclass
+class WeightCandidate:
+    op: Operation
+    value: SSAValue
+    weights: np.ndarray
+    axis: int
+    name: str
+    skip_reason: str | None
+
+
+def weight_candidates(module: ModuleOp, options: WeightQuantPass) -> list[WeightCandidate]:
+    """Every op with a constant float weight we could quantize, in graph order, with why it is skipped
+    under `options` (None when it is quantized)."""
+    candidates = []
+    for op in module.walk():
+        found = weight_operand(op)
         if found is None:
             continue
         value, axis, is_conv = found
@@ -151,13 +159,24 @@ def quantize_weights(module: ModuleOp, options: WeightQuantPass,
         if weights is None or weights.dtype != np.float32:
             continue
         axis %= weights.ndim
-        name = layer_name(target)
-        reason = SKIPPED if name in skip else _skip_reason(weights, axis, is_conv, options)
-        bits = (bits_by_layer or {}).get(name, options.bits)
-        decisions.append(LayerDecision(target.name, name, weights.size, weights.shape[axis],
-                                       reason is None, reason or "", bits if reason is None else None))
-        if reason is None:
-            _replace_weight(target, value, weights, axis, replace(options, bits=bits))
+        name = layer_name(op)
+        reason = SKIPPED if name in options.skip_names else _skip_reason(weights, axis, is_conv, options)
+        candidates.append(WeightCandidate(op, value, weights, axis, name, reason))
+    return candidates
+
+
+def quantize_weights(module: ModuleOp, options: WeightQuantPass,
+                     bits_by_layer: Mapping[str, int] | None = None) -> list[LayerDecision]:
+    """Apply weight quantization in place; return one decision per candidate layer, in graph order.
+    `bits_by_layer` overrides `options.bits` for the layers it names (mixed-bit quantization)."""
+    decisions = []
+    for c in weight_candidates(module, options):
+        quantized = c.skip_reason is None
+        bits = (bits_by_layer or {}).get(c.name, options.bits)
+        decisions.append(LayerDecision(c.op.name, c.name, c.weights.size, c.weights.shape[c.axis], quantized,
+                                       c.skip_reason or "", bits if quantized else None))
+        if quantized:
+            _replace_weight(c.op, c.value, c.weights, c.axis, replace(options, bits=bits))
     return decisions
 
 

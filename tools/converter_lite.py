@@ -10,6 +10,7 @@ import sys
 import time
 
 from quantopt.errors import QuantOptError
+from quantopt.tools.cli import run_tool
 from quantopt.tools.flags import Flag, parse_flags, usage
 from quantopt.tools.model_format import FORMATS, check_format
 
@@ -226,7 +227,8 @@ def _print_post_training(pt, log) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
+
+    def body() -> int:
         values = parse_flags(argv, FLAGS, "converter_lite")
         if values is None:
             print(usage("converter_lite", __doc__.strip().splitlines()[0], FLAGS))
@@ -236,17 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         if values["quantType"] is None and values["bitNum"] == 0:
             raise QuantOptError(None, "--bitNum=0 (mixed bits) is only for --quantType=WeightQuant")
         convert(values)
-    except QuantOptError as err:
-        print(err.message, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # an internal bug, not bad input
-        print(f"internal error: {type(err).__name__}: {err} (please report this with the input that caused it)",
-              file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_tool(body)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from quantopt.errors import QuantOptError
+from quantopt.tools.cli import run_tool
 from quantopt.tools.flags import Flag, parse_flags, usage
 from quantopt.tools.metrics import cosine, mslite_mean_bias, relative_error
 
@@ -153,22 +154,15 @@ def compare_models(executor, values: dict, inputs_t) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
+
+    def body() -> int:
         values = parse_flags(argv, FLAGS, "quant-bench")
         if values is None:
             print(usage("quant-bench", __doc__.strip().splitlines()[0], FLAGS))
             return 0
         return run_benchmark(values)
-    except QuantOptError as err:
-        print(err.message, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # an internal bug, not bad input
-        print(f"internal error: {type(err).__name__}: {err} (please report this with the input that caused it)",
-              file=sys.stderr)
-        return 2
+
+    return run_tool(body)
 
 
 if __name__ == "__main__":
