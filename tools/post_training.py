@@ -32,13 +32,11 @@ def quantize_post_training(module: ModuleOp, float_module: ModuleOp, config: Cal
     `float_module` is an untouched copy, the reference for bias correction."""
     from quantopt.passes.bias_correction import correct_biases_from_config
     from quantopt.passes.calibrate import calibrate_module
+    from quantopt.passes.calibration_config import warn
     from quantopt.passes.insert_calibration import insert_observers
     from quantopt.passes.lower_calibration import lower_calibration
     from quantopt.passes.lower_to_int8 import lower_to_int8
-    from quantopt.passes.weight_quant import WeightQuantPass, quantize_weights
-
-    from quantopt.passes.calibration_config import warn
-    from quantopt.passes.weight_quant import unknown_layers
+    from quantopt.passes.weight_quant import WeightQuantPass, quantize_weights, unknown_layers
 
     method = method or config.method
     skip = frozenset(config.skip_quant_node)
