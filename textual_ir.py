@@ -9,7 +9,7 @@ one clean error instead of hanging, exhausting memory or surfacing a raw Python 
   it computes the range of an `i9223372036854775807` as a Python int of that many bits;
 - numbers too large for a float and nesting too deep for Python's stack become `QuantOptError`s;
 - after parsing, every dense constant must hold exactly the bytes its type needs (xDSL keeps whatever
-  a hex literal holds) and every tensor must be within the limits.
+  a hex literal holds), the module must verify and every tensor must be within the limits.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def parse_errors(name: str):
 
 
 def check_parsed(module: ModuleOp, name: str) -> None:
-    """Dense constants hold the bytes their type needs; all tensors are within the limits."""
+    """Dense constants hold the bytes their type needs (checked first: a verifier's message prints the IR,
+    which fails on such a constant), the module verifies, and all tensors are within the limits."""
     for op in module.walk():
         for attr in (*op.properties.values(), *op.attributes.values()):
             if isinstance(attr, DenseIntOrFPElementsAttr):
@@ -90,6 +91,7 @@ def check_parsed(module: ModuleOp, name: str) -> None:
                 if len(attr.data.data) != expected:
                     raise QuantOptError(name, f"dense constant holds {len(attr.data.data)} bytes, its type "
                                               f"{attr.type} needs {expected}", f"op '{op.name}'")
+    module.verify()
     try:
         check_module(module)
     except LimitError as err:
@@ -105,6 +107,5 @@ def parse_module(text: str, name: str) -> ModuleOp:
     check_spelled_types(text, name)
     with parse_errors(name):
         module = Parser(make_context(), text, name).parse_module()
-    module.verify()
     check_parsed(module, name)
     return module

@@ -44,9 +44,9 @@ def nhwc_shape(nchw_shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
-    if not -rank <= axis < max(rank, 1):
+    if not -rank <= axis < rank:  # a scalar has no axis
         raise ConversionError(f"{what} {axis} out of range for rank {rank}")
-    return axis % rank if rank else 0
+    return axis % rank
 
 
 @dataclass

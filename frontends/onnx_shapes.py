@@ -61,7 +61,7 @@ def squeeze_shape(b: GraphBuilder, node: OnnxNode, shape: Sequence[int]) -> tupl
     axes = axes_param(b, node, len(shape), 1)
     if axes is None:
         return tuple(d for d in shape if d != 1)
-    if any(a >= len(shape) or shape[a] != 1 for a in axes):
+    if any(shape[a] != 1 for a in axes):
         raise ConversionError(f"cannot squeeze axes {axes} of shape {list(shape)}")
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
@@ -110,6 +110,8 @@ def slice_params(b: GraphBuilder, node: OnnxNode, shape: Sequence[int]):
     steps = ints_param(b, node, "steps", 4) or [1] * len(starts)
     if not len(axes) == len(steps) == len(starts):
         raise ConversionError("starts, ends, axes and steps differ in length")
+    if any(a >= len(shape) for a in axes):  # the default axes, one per start, may exceed the rank
+        raise ConversionError(f"slice axes {axes} out of range for rank {len(shape)}")
     begin, end, strides = [0] * len(shape), list(shape), [1] * len(shape)
     for axis, start, stop, step in zip(axes, starts, ends, steps):
         if step == 0:

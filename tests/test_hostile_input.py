@@ -113,13 +113,19 @@ ONNX_CASES = {
         "ONNX op 'Clip': Clip min must hold one value, got shape [0] (node 'Clip_0')"),
     "Squeeze of a scalar": (
         [helper.make_node("Squeeze", ["c", "axes"], ["y"])], [floats("c", [1.0], []), ints("axes", [0])],
-        "ONNX op 'Squeeze': cannot squeeze axes [0] of shape [] (node 'Squeeze_0')"),
+        "ONNX op 'Squeeze': axes 0 out of range for rank 0 (node 'Squeeze_0')"),
     "Split into zero parts": (
         [helper.make_node("Split", ["x"], ["a", "y"], axis=1, num_outputs=0)], [],
         "ONNX op 'Split': num_outputs=0 for 2 outputs (node 'Split_0')", 18),
     "Split into 2^40 parts": (
         [helper.make_node("Split", ["x"], ["a", "y"], axis=1, num_outputs=1 << 40)], [],
         "ONNX op 'Split': num_outputs=1099511627776 for 2 outputs (node 'Split_0')", 18),
+    "Concat of scalars": (
+        [helper.make_node("Concat", ["c", "c"], ["y"], axis=0)], [floats("c", [1.0], [])],
+        "ONNX op 'Concat': axis 0 out of range for rank 0 (node 'Concat_0')"),
+    "Slice of a scalar (found by the long run)": (
+        [helper.make_node("Slice", ["c", "s", "e"], ["y"])], [floats("c", [1.0], []), ints("s", [0]), ints("e", [1])],
+        "ONNX op 'Slice': slice axes [0] out of range for rank 0 (node 'Slice_0')"),
     "MaxPool with stride 0": (
         [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[0, 1])], [],
         "ONNX op 'MaxPool': kernel_shape [2, 2], strides [0, 1] and dilations [1, 1] must be positive "
@@ -329,6 +335,10 @@ MLIR_CASES = {
     "a hex constant two bytes too long": (
         '%0 = arith.constant dense<"0x0000803F0000"> : tensor<1xf32>',
         "dense constant holds 6 bytes, its type tensor<1xf32> needs 4 (op 'arith.constant')"),
+    "a hex constant one byte too long, used where the verifier complains (its message prints the IR)": (
+        '%0 = arith.constant dense<"0x0000803F00"> : tensor<1xf32>\n'
+        "func.func @main() -> tensor<1xf32> {\n  func.return %0 : tensor<1xf32>\n}",
+        "dense constant holds 5 bytes, its type tensor<1xf32> needs 4 (op 'arith.constant')"),
     "a splat of a billion floats": (
         "%0 = arith.constant dense<1.0> : tensor<1000000000xf32>",
         "tensor<1000000000xf32...> would take 3.73 GiB, more than the 2 GiB a tensor may take (line 1)"),

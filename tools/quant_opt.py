@@ -83,7 +83,6 @@ class QuantOptMain(xDSLOptMain):
         with textual_ir.parse_errors(name):
             module = super().parse_chunk(chunk, file_extension, start_offset)
         if module is not None:
-            module.verify()
             textual_ir.check_parsed(module, name)
         return module
 
