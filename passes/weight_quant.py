@@ -12,6 +12,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from quantopt.dialects import lite, quant
+from quantopt.errors import QuantOptError
 from quantopt.dialects.constant import constant_op, constant_value
 from quantopt.passes.quant_math import (
     balanced_round,
@@ -160,6 +161,8 @@ def weight_candidates(module: ModuleOp, options: WeightQuantPass) -> list[Weight
             continue
         axis %= weights.ndim
         name = layer_name(op)
+        if not np.isfinite(weights).all():
+            raise QuantOptError(None, f"layer '{name}' has NaN or infinite weights", "weight quantization")
         reason = SKIPPED if name in options.skip_names else _skip_reason(weights, axis, is_conv, options)
         candidates.append(WeightCandidate(op, value, weights, axis, name, reason))
     return candidates

@@ -131,3 +131,22 @@ def test_console_script_exit_status(tmp_path):
                              "--modelFile=nope.onnx", "--outputFile=x"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.strip() == "error: nope.onnx: no such file"
     assert "Traceback" not in result.stderr
+
+
+def test_non_finite_weights_are_a_clear_error(tmp_path, capsys):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(EXAMPLE)
+    for i, init in enumerate(model.graph.initializer):
+        if init.name == "fc.w":
+            w = numpy_helper.to_array(init).copy()
+            w[0, 0] = np.nan
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(w, "fc.w"))
+    bad = tmp_path / "nan.onnx"
+    onnx.save(model, bad)
+    code, _, err = run(converter_lite, ["--fmk=ONNX", f"--modelFile={bad}", f"--outputFile={tmp_path / 'out'}",
+                                        "--quantType=WeightQuant", "--bitNum=8"], capsys)
+    assert code == 1
+    assert err.strip() == "error: layer 'logits' has NaN or infinite weights (weight quantization)"
+    assert sorted(os.listdir(tmp_path)) == ["nan.onnx"]

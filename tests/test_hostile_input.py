@@ -507,8 +507,6 @@ def test_converter_lite_interrupted_at_any_line_leaves_no_partial_output(tmp_pat
     interrupt_each_line(tmp_path, [converter_lite.convert, writer.write_ms])
 
 
-@pytest.mark.xfail(strict=True, reason="backends/ms/writer.py _write_atomically: an interrupt between os.open() "
-                   "and the inner `try:` leaves the temporary file (create it inside the try)")
 def test_atomic_write_interrupted_at_any_line_leaves_no_temporary_file(tmp_path):
     from quantopt.backends.ms import writer
 

@@ -79,15 +79,14 @@ def _write_atomically(path: str, data: bytes) -> None:
     temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
                              f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
+        try:  # the temporary file is created inside this try, so no interrupt can leave it behind
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(temporary, path)
-        except BaseException:
+        finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-            raise
     except OSError as err:
         raise QuantOptError(path, f"cannot write file: {err.strerror}") from None
 
