@@ -6,6 +6,7 @@ Public API shared by tools and tests:
     outputs = quantopt.Executor(module).run([x])        # numpy in, numpy out
 """
 
-from quantopt.api import Executor, import_model
+from quantopt.api import import_model
+from quantopt.backends.reference.executor import Executor
 
 __all__ = ["Executor", "import_model"]

@@ -42,9 +42,3 @@ def _parse_textual_ir(path: str) -> ModuleOp:
     with open(path, "rb") as f:
         text = textual_ir.decode(f.read(), path)
     return textual_ir.parse_module(text, path)
-
-
-def Executor(module_or_path, **kwargs):  # noqa: N802 - a factory that reads like the class it returns
-    from quantopt.backends.reference.executor import Executor as _Executor
-
-    return _Executor(module_or_path, **kwargs)

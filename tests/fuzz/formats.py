@@ -133,14 +133,14 @@ def _bin(rng: random.Random, seed: Seed, others: list[Seed]) -> tuple[bytes, str
 
 def import_and_compile(path: Path) -> None:
     """What every tool does first: import the model, then build the reference executor for it."""
-    from quantopt.api import Executor, import_model
+    from quantopt import Executor, import_model
 
     Executor(import_model(str(path)))
 
 
 @functools.cache
 def _tiny_cnn_executor():
-    from quantopt.api import Executor, import_model
+    from quantopt import Executor, import_model
 
     module = import_model(str(TINY_CNN))
     return module, Executor(module)
