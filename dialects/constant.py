@@ -1,4 +1,8 @@
-"""Weights as `arith.constant` ops over bytes-backed dense attributes, converted to and from numpy zero-copy."""
+"""Weights as `arith.constant` ops over bytes-backed dense attributes, converted to and from numpy zero-copy.
+
+The one place where numpy arrays become dense attributes and back: frontends, passes, the `.ms` backend and
+the executor all go through it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from xdsl.dialects.builtin import (
     Float16Type,
     Float32Type,
     Float64Type,
+    IndexType,
     IntegerType,
     Signedness,
     TensorType,
@@ -17,27 +22,32 @@ from xdsl.dialects.builtin import (
     f32,
     f64,
     i1,
-    i8,
-    i16,
-    i32,
-    i64,
 )
 from xdsl.ir import Attribute, SSAValue
 
-_NUMPY_TO_XDSL = {
-    np.dtype("float32"): f32, np.dtype("float16"): f16, np.dtype("float64"): f64,
-    np.dtype("int8"): i8, np.dtype("int16"): i16, np.dtype("int32"): i32, np.dtype("int64"): i64,
-    np.dtype("bool"): i1,
-}
+
+def element_type_for(dtype: np.dtype) -> Attribute:
+    """The xDSL element type of a numpy dtype: floats, bool (i1), signless signed and unsigned integers."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
+        return {2: f16, 4: f32, 8: f64}[dtype.itemsize]
+    if dtype.kind == "b":
+        return i1
+    if dtype.kind in "iu":
+        return IntegerType(8 * dtype.itemsize, Signedness.UNSIGNED if dtype.kind == "u" else Signedness.SIGNLESS)
+    raise TypeError(f"no xDSL element type for numpy {dtype}")
 
 
 def numpy_dtype(element_type: Attribute) -> np.dtype:
+    """The little-endian numpy dtype holding values of an element type."""
     if isinstance(element_type, Float32Type):
         return np.dtype("<f4")
     if isinstance(element_type, Float16Type):
         return np.dtype("<f2")
     if isinstance(element_type, Float64Type):
         return np.dtype("<f8")
+    if isinstance(element_type, IndexType):
+        return np.dtype("<i8")
     if isinstance(element_type, IntegerType):
         width = element_type.width.data
         if width == 1:
@@ -49,9 +59,8 @@ def numpy_dtype(element_type: Attribute) -> np.dtype:
 
 def dense_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:
     array = np.asarray(array)
-    element_type = _NUMPY_TO_XDSL[array.dtype.newbyteorder("=")]
     data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    return DenseIntOrFPElementsAttr(TensorType(element_type, array.shape), BytesAttr(data))
+    return DenseIntOrFPElementsAttr(TensorType(element_type_for(array.dtype), array.shape), BytesAttr(data))
 
 
 def constant_op(array: np.ndarray) -> arith.ConstantOp:
@@ -59,10 +68,16 @@ def constant_op(array: np.ndarray) -> arith.ConstantOp:
 
 
 def dense_to_numpy(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
-    """A read-only numpy view of the attribute's bytes."""
+    """The attribute's values as an array of its shape: a read-only view of its bytes, or for a splat (one
+    stored value standing for a larger shape) that value broadcast. Raises ValueError on a size mismatch."""
     shape = tuple(attr.get_shape())
-    dtype = numpy_dtype(attr.get_element_type())
-    return np.frombuffer(attr.data.data, dtype=dtype).reshape(shape)
+    data = np.frombuffer(attr.data.data, dtype=numpy_dtype(attr.get_element_type()))
+    count = int(np.prod(shape, dtype=np.int64))
+    if data.size == 1 and count != 1:
+        return np.broadcast_to(data[0], shape)
+    if data.size != count:
+        raise ValueError(f"dense attribute holds {data.size} values for shape {list(shape)}")
+    return data.reshape(shape)
 
 
 def constant_value(value: SSAValue) -> np.ndarray | None:

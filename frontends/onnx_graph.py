@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from xdsl.dialects import arith
-from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, TensorType, f32
 from xdsl.ir import Block, Operation, SSAValue
 
 from quantopt.dialects import lite
+from quantopt.dialects.constant import constant_op
 from quantopt.dialects.lite import shape_of
 from quantopt.limits import ConstantBudget, check_tensor
 
@@ -117,11 +116,6 @@ def _sanitize(name: str) -> str | None:
     return "_" + name if name[0].isdigit() else name
 
 
-def constant_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:
-    data = np.ascontiguousarray(array, "<f4")
-    return DenseIntOrFPElementsAttr(TensorType(f32, data.shape), BytesAttr(data.tobytes()))
-
-
 class GraphBuilder:
     """Appends lite ops to a block and keeps the ONNX name -> constant / Tensor environment."""
 
@@ -210,7 +204,7 @@ class GraphBuilder:
         array = np.asarray(array)
         if array.dtype.kind != "f":
             raise ConversionError(f"a {array.dtype} constant cannot be used as float data")
-        value = self.emit(arith.ConstantOp(constant_attr(array))).results[0]
+        value = self.emit(constant_op(np.asarray(array, np.float32))).results[0]
         value.name_hint = _sanitize(name)
         return value
 

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects import arith
-from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, IntegerType, Signedness, TensorType, f32
+from xdsl.dialects.builtin import TensorType, f32
 from xdsl.ir import Block, Operation, SSAValue
 
 from quantopt.dialects import lite
@@ -205,14 +204,6 @@ class GraphBuilder:
             return self.emit_value(constant_op(constant.array.astype(np.float32)))
         qtype = quantized_type(constant.quant, constant.array.dtype)
         shape = constant.array.shape
-        stored = self.emit_value(arith.ConstantOp(_integer_attr(constant.array)))
+        stored = self.emit_value(constant_op(constant.array))
         quantized = self.emit_value(StorageCastOp(stored, TensorType(qtype, shape)))
         return self.emit_value(DequantizeCastOp(quantized, lite.tensor(shape, f32)))
-
-
-def _integer_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:
-    """Dense integer data with the storage signedness (`constant_op` has no unsigned types)."""
-    signedness = Signedness.UNSIGNED if array.dtype.kind == "u" else Signedness.SIGNLESS
-    element_type = IntegerType(array.dtype.itemsize * 8, signedness)
-    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    return DenseIntOrFPElementsAttr(TensorType(element_type, array.shape), BytesAttr(data))

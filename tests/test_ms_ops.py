@@ -11,7 +11,7 @@ from xdsl.ir import Block, Region
 
 from quantopt.backends.ms import FmkType, decode_ms, encode_ms
 from quantopt.backends.ms.flatbuf import load_graph
-from quantopt.backends.ms.weights import dense_constant
+from quantopt.dialects.constant import constant_op
 from quantopt.backends.ms.writer_ops import EMITTERS
 from quantopt.dialects import lite
 from quantopt.dialects.lite import ACTIVATIONS
@@ -21,7 +21,7 @@ RNG = np.random.default_rng(42)
 
 def _const(emit, *shape, positive=False):
     values = RNG.standard_normal(shape).astype(np.float32)
-    return emit(dense_constant(np.abs(values) + 0.5 if positive else values)).result
+    return emit(constant_op(np.abs(values) + 0.5 if positive else values)).result
 
 
 def _module(arg_shapes, body) -> ModuleOp:

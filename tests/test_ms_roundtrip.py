@@ -18,7 +18,7 @@ from quantopt.backends.ms.bitpacking import pack_bits, packed_nbytes
 from quantopt.backends.ms.codes import TypeId
 from quantopt.backends.ms.flatbuf import load_graph
 from quantopt.backends.ms.graph import MsGraph, MsQuantParam
-from quantopt.backends.ms.weights import dense_constant
+from quantopt.dialects.constant import constant_op
 from quantopt.dialects import lite
 from quantopt.dialects.quant import DequantizeCastOp, StorageCastOp, UniformQuantizedType
 from quantopt.errors import QuantOptError
@@ -184,7 +184,7 @@ def _module(arg_shapes, body) -> ModuleOp:
 
 
 def _quantized(emit, values: np.ndarray, qtype: UniformQuantizedType):
-    data = emit(dense_constant(values))
+    data = emit(constant_op(values))
     scast = emit(StorageCastOp(data.result, TensorType(qtype, values.shape)))
     return emit(DequantizeCastOp(scast.result, TensorType(f32, values.shape))).result
 

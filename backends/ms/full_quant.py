@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import IntegerType, TensorType, f32
+from xdsl.dialects.builtin import TensorType, f32
 from xdsl.ir import Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
@@ -38,7 +38,8 @@ from quantopt.backends.ms import bitpacking
 from quantopt.backends.ms.codes import NUMPY_DTYPES, TypeId
 from quantopt.backends.ms.graph import MsQuantParam, MsTensor
 from quantopt.backends.ms.schema_generated.WeightQuantCompressType import WeightQuantCompressType
-from quantopt.backends.ms.weights import WeightError, constant_array, dense_constant
+from quantopt.backends.ms.weights import WeightError, constant_array
+from quantopt.dialects.constant import constant_op
 from quantopt.dialects.quant import StorageCastOp, UniformQuantizedType
 
 ACTIVATION_BITS = 8  # activations are stored one byte per value whatever their range
@@ -228,7 +229,7 @@ def decode_stored(tensor: MsTensor, axis: int) -> StoredConstant:
 
 def stored_constant_ops(stored: StoredConstant) -> list[Operation]:
     """`arith.constant` integer data and the `quant.scast` to its quantized type (last op is the value)."""
-    const = dense_constant(stored.values.astype(NUMPY_DTYPES[CONTAINERS[stored.width]]), IntegerType(stored.width))
+    const = constant_op(stored.values.astype(NUMPY_DTYPES[CONTAINERS[stored.width]]))
     scast = StorageCastOp(const.result, TensorType(stored.quantized_type(), list(stored.values.shape)))
     return [const, scast]
 

@@ -56,9 +56,9 @@ from quantopt.backends.ms.weights import (
     WeightError,
     channel_axis,
     decode_constant,
-    dense_constant,
     quantized_constant,
 )
+from quantopt.dialects.constant import constant_op
 from quantopt.dialects.lite import shape_of
 from quantopt.errors import QuantOptError
 from quantopt.limits import LimitError, check_module
@@ -270,7 +270,7 @@ class _Importer:
             else:
                 if t.data_type in FLOAT_TYPES:  # the graph computes in f32
                     decoded = decoded.astype(np.float32)
-                ops = [dense_constant(decoded)]
+                ops = [constant_op(decoded)]
         ops[0].attributes[NAME] = StringAttr(t.name)
         for op in ops:
             self.block.add_op(op)
@@ -374,7 +374,7 @@ class _Importer:
             raise self.fail(f"constant tensor {err}", f"graph output '{t.name}'") from None
         if isinstance(value, QuantizedWeight):
             value = value.dequantize()
-        op = dense_constant(value.astype(np.float32) if t.data_type in FLOAT_TYPES else value)
+        op = constant_op(value.astype(np.float32) if t.data_type in FLOAT_TYPES else value)
         op.attributes[NAME] = StringAttr(t.name)
         self.block.add_op(op)
         return op.result

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import BytesAttr, DenseIntOrFPElementsAttr, IntegerType, TensorType, f32
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, TensorType, f32
+from xdsl.ir import Operation, SSAValue
 
 from quantopt.backends.ms import bitpacking
-from quantopt.backends.ms.codes import ELEMENT_TYPES, NUMPY_DTYPES, TypeId, numpy_dtype_of
+from quantopt.backends.ms.codes import NUMPY_DTYPES, TypeId, numpy_dtype_of
 from quantopt.backends.ms.graph import MsQuantParam, MsTensor
 from quantopt.backends.ms.schema_generated.WeightQuantCompressType import WeightQuantCompressType
+from quantopt.dialects.constant import constant_op, dense_to_numpy
 from quantopt.dialects.quant import DequantizeCastOp, StorageCastOp, UniformQuantizedType
 
 FLOAT_TYPES = (TypeId.FLOAT16, TypeId.FLOAT32, TypeId.FLOAT64)
@@ -164,20 +165,11 @@ def _decode_quantized(tensor: MsTensor, count: int, axis: int) -> np.ndarray | Q
 # IR constants.
 
 
-def dense_constant(array: np.ndarray, element_type: Attribute | None = None) -> arith.ConstantOp:
-    """`arith.constant` holding `array`'s bytes (no conversion through Python lists)."""
-    array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    if element_type is None:
-        element_type = ELEMENT_TYPES[next(code for code, dtype in NUMPY_DTYPES.items() if dtype == array.dtype)]
-    tensor_type = TensorType(element_type, list(array.shape))
-    return arith.ConstantOp(DenseIntOrFPElementsAttr(tensor_type, BytesAttr(array.tobytes())))
-
-
 def quantized_constant(weight: QuantizedWeight) -> list[Operation]:
     """The arith.constant -> quant.scast -> quant.dcast chain of a quantized weight (last op is the float value)."""
     container = bitpacking.container_dtype(weight.bits)
     width = container.itemsize * 8
-    const = dense_constant(weight.values.astype(container), IntegerType(width))
+    const = constant_op(weight.values.astype(container))
     qtype = UniformQuantizedType.get(weight.scales, weight.zero_points, axis=weight.axis, width=width,
                                      qmin=weight.qmin, qmax=weight.qmax)
     shape = list(weight.values.shape)
@@ -195,14 +187,10 @@ def constant_array(op: arith.ConstantOp) -> np.ndarray:
     dtype = numpy_dtype_of(element)
     if dtype is None:
         raise WeightError(f"constants of element type {element} cannot be stored in .ms")
-    shape = list(value.type.get_shape())
-    flat = np.frombuffer(value.data.data, dtype=dtype)
-    count = math.prod(shape)
-    if flat.size == 1 and count != 1:  # splat
-        flat = np.full(count, flat[0], dtype=dtype)
-    if flat.size != count:
-        raise WeightError(f"constant holds {flat.size} elements for shape {shape}")
-    return flat.reshape(shape)
+    try:
+        return dense_to_numpy(value)
+    except ValueError as err:
+        raise WeightError(str(err)) from None
 
 
 def _bits_for_range(qmin: int, qmax: int) -> int:

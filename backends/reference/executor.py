@@ -23,6 +23,7 @@ from quantopt.backends.reference.kernel import Array, Kernel, KernelBuilder
 from quantopt.backends.reference.parallel import can_own_blas_threads, kernel_threads, num_threads, single_threaded_blas
 from quantopt.backends.reference.quant_casts import dtype_of
 from quantopt.dialects import lite
+from quantopt.dialects.constant import dense_to_numpy
 from quantopt.errors import QuantOptError
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, TensorType
@@ -60,12 +61,8 @@ def decode_constant(op: arith.ConstantOp) -> Array:
     attr = op.value
     if not isinstance(attr, DenseIntOrFPElementsAttr):
         raise QuantOptError(None, f"reference executor: unsupported constant attribute {type(attr).__name__}")
-    dtype = dtype_of(attr.get_element_type())
-    shape = tuple(attr.get_shape())
-    data = np.frombuffer(attr.data.data, dtype)
-    if data.size == 1 and math.prod(shape) != 1:  # splat
-        return np.full(shape, data[0], dtype)
-    return data.reshape(shape)
+    value = dense_to_numpy(attr)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)  # a splat is a broadcast view
 
 
 def find_main(module: ModuleOp) -> func.FuncOp:
