@@ -39,7 +39,7 @@ def element_type_for(dtype: np.dtype) -> Attribute:
 
 
 def numpy_dtype(element_type: Attribute) -> np.dtype:
-    """The little-endian numpy dtype holding values of an element type."""
+    """The little-endian numpy dtype holding values of an element type; ValueError when there is none."""
     if isinstance(element_type, Float32Type):
         return np.dtype("<f4")
     if isinstance(element_type, Float16Type):
@@ -52,9 +52,11 @@ def numpy_dtype(element_type: Attribute) -> np.dtype:
         width = element_type.width.data
         if width == 1:
             return np.dtype("bool")
-        unsigned = element_type.signedness.data == Signedness.UNSIGNED
-        return np.dtype(f"<{'u' if unsigned else 'i'}{max(1, width // 8)}")
-    raise TypeError(f"no numpy dtype for {element_type}")
+        kind = "u" if element_type.signedness.data == Signedness.UNSIGNED else "i"
+        for bits in (8, 16, 32, 64):  # the narrowest integer that holds the width (i4 storage is int8)
+            if width <= bits:
+                return np.dtype(f"<{kind}{bits // 8}")
+    raise ValueError(f"no numpy dtype for {element_type}")
 
 
 def dense_attr(array: np.ndarray) -> DenseIntOrFPElementsAttr:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from quantopt.backends.reference.kernel import Array, ConstantLookup, Kernel, unsupported
+from quantopt.dialects.constant import numpy_dtype
 from quantopt.dialects.quant import (
     DequantizeCastOp,
     QuantizeCastOp,
@@ -16,30 +17,15 @@ from quantopt.dialects.quant import (
     UniformQuantizedType,
     element_type_of,
 )
-from xdsl.dialects.builtin import AnyFloat, BFloat16Type, IndexType, IntegerType, Signedness, TensorType
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute
-
-
-def integer_dtype(width: int, signed: bool) -> np.dtype:
-    if width == 1:
-        return np.dtype(np.bool_)
-    for bits in (8, 16, 32, 64):
-        if width <= bits:
-            return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
-    raise ValueError(f"no numpy integer holds {width} bits")
 
 
 def dtype_of(element_type: Attribute) -> np.dtype:
     """The numpy dtype holding values of an element type (storage integers for quantized types)."""
     if isinstance(element_type, UniformQuantizedType):
-        return integer_dtype(element_type.width, element_type.is_signed)
-    if isinstance(element_type, IntegerType):
-        return integer_dtype(element_type.width.data, element_type.signedness.data != Signedness.UNSIGNED)
-    if isinstance(element_type, AnyFloat) and not isinstance(element_type, BFloat16Type):
-        return np.dtype(f"f{element_type.bitwidth // 8}")
-    if isinstance(element_type, IndexType):
-        return np.dtype(np.int64)
-    raise ValueError(f"no numpy dtype for {element_type}")
+        return numpy_dtype(element_type.storage_type)
+    return numpy_dtype(element_type)
 
 
 def _parameters(qtype: UniformQuantizedType, shape) -> tuple[Array, Array]:
