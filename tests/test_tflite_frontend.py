@@ -448,6 +448,21 @@ def i32(*values) -> np.ndarray:
     return np.array(values, np.int32)
 
 
+@pytest.mark.parametrize("code, inputs, options", [
+    (Builtin.AVERAGE_POOL_2D, [(1, 128, 128, 16)],
+     ("Pool2DOptions", dict(padding=Padding.VALID, stride_h=1, stride_w=1, filter_height=128, filter_width=128))),
+    (Builtin.MEAN, [(1, 128, 128, 16), i32(1, 2)], ("ReducerOptions", dict(keep_dims=True))),
+], ids=["average_pool", "mean"])
+def test_global_mean_is_accurate_over_many_pixels(code, inputs, options, tmp_path):
+    """A mean over 128x128 pixels is within float32 rounding of the exact mean: summed in float32 one pixel
+    after another it was 4e-6 off, enough to move a sigmoid mask downstream by 1e-4 (selfie segmentation)."""
+    graph = single_op(code, inputs, [(1, 1, 1, 16)], options)
+    x = RNG.uniform(1.0, 2.0, (1, 128, 128, 16)).astype(np.float32)
+    (got,) = executor_run(import_bytes(build(graph), tmp_path), [x])
+    exact = x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+    assert np.abs(got - exact).max() <= 2 ** -23 * np.abs(exact).max()
+
+
 @pytest.mark.parametrize("code, inputs, out_shapes, options", [
     (Builtin.PAD, [(1, 3, 4, 2), i32(0, 0, 1, 2, 0, 3, 1, 0).reshape(4, 2)], [(1, 6, 7, 3)], None),
     (Builtin.PADV2, [(1, 3, 4, 2), i32(0, 1, 1, 0, 2, 2, 0, 0).reshape(4, 2), np.array([1.5], np.float32)],
@@ -796,10 +811,12 @@ def test_zoo_model_matches_litert_references(model, set_name, ref, names):
     for got, expected in zip(run_samples(module, x), refs):
         got = got.reshape(expected.shape)
         if "selfie" in model:
-            # The mask is a sigmoid of logits up to ~800: rounding noise of the logits (ours and LiteRT's
-            # reference kernels both differ from the XNNPACK references by ~5e-6 relative) moves mask values
-            # near 0.5 by a few 1e-4. LiteRT's own reference kernels differ from these references by 1.1e-3.
-            assert np.abs(got - expected).max() <= 1e-3
+            # The mask is a sigmoid of logits up to ~800; near logit 0 it turns float32 rounding noise of
+            # the logits (a few ulps of their largest values) into mask errors of ~1e-4. Over the 20 samples
+            # of the set, these references are 1.1e-4 from the float64 answer, 1.2e-4 from LiteRT (XNNPACK)
+            # on this machine, 4e-4 from LiteRT's reference kernels, and 1.0e-4 from us: 1e-4 is below their
+            # own noise. The logits test below is the strict check.
+            assert np.abs(got - expected).max() <= 2e-4
             assert np.abs(got - expected).sum() <= 1e-4 * np.abs(expected).sum()
         else:
             assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()

@@ -59,6 +59,11 @@ def build_reduce(op: lite.ReduceOp, const: ConstantLookup) -> Kernel:
     axes, keep_dims = tuple(op.int_list("axes")), op.bool_prop("keep_dims")
     if not axes:
         return Kernel(lambda x: x, [op.input], returns_view=True)
+    if reduction in (np.mean, np.sum):
+        # Accumulated in float64: numpy adds up non-contiguous axes (H and W of NHWC) one element after
+        # another, and in float32 that rounding error grows with the number of elements summed.
+        return Kernel(lambda x: np.asarray(reduction(x, axis=axes, keepdims=keep_dims, dtype=np.float64),
+                                           dtype=np.float32), [op.input])
     return Kernel(lambda x: np.asarray(reduction(x, axis=axes, keepdims=keep_dims), dtype=np.float32), [op.input])
 
 
