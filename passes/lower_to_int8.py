@@ -64,7 +64,10 @@ def _int8_value(value: SSAValue, what: str) -> SSAValue:
         qtype = quant.element_type_of(cast.input.type)
         if isinstance(qtype, quant.UniformQuantizedType) and not qtype.is_per_axis and qtype.width <= 8:
             return cast.input
-    raise _Skip(f"{what} is not a dequantized per-tensor int8 value")
+        raise _Skip(f"{what} is not a dequantized per-tensor int8 value")
+    if constant_value(value) is not None:
+        raise _Skip(f"{what} is a float constant")
+    raise _Skip(f"{what} is float (not quantized: the result of a skipped layer or of a float op)")
 
 
 def _quantized_weight(value: SSAValue, channel_axis: int) -> SSAValue | None:
@@ -252,9 +255,25 @@ def _drop_float_round_trips(module: ModuleOp) -> None:
                 _erase_if_dead([source.result])
 
 
+def _keep_results_float(op: Operation) -> None:
+    """Drop the fake-quant pairs on `op`'s results: its users read the float values, so those that would
+    have run on int8 stay float too (there is no int8 value for them to read)."""
+    for result in op.results:
+        for use in list(result.uses):
+            qcast = use.operation
+            if not isinstance(qcast, quant.QuantizeCastOp):
+                continue
+            dcasts = [u.operation for u in qcast.result.uses]
+            if all(isinstance(d, quant.DequantizeCastOp) for d in dcasts):
+                for dcast in dcasts:
+                    dcast.result.replace_all_uses_with(result)
+                    dcast.parent_block().erase_op(dcast)
+                qcast.parent_block().erase_op(qcast)
+
+
 def lower_to_int8(module: ModuleOp, skip: Collection[str] = ()) -> list[LoweringDecision]:
     """Lower in place; return one decision per lite op, in graph order (the converter prints them). Ops whose
-    `layer_name` is in `skip` stay float between their casts."""
+    `layer_name` is in `skip` stay float, and so do their results (no fake-quant pair is left on them)."""
     decisions: list[LoweringDecision] = []
     lowered_ops: dict[Operation, LoweringDecision] = {}
     for op in list(module.walk()):
@@ -264,6 +283,7 @@ def lower_to_int8(module: ModuleOp, skip: Collection[str] = ()) -> list[Lowering
         if decision.layer in skip:
             decision.lowered, decision.reason = False, "in the skip list (skip_quant_node)"
             decisions.append(decision)
+            _keep_results_float(op)
             continue
         try:
             lowered_ops[_lower(op)] = decision
@@ -296,8 +316,10 @@ class LowerToInt8Pass(ModulePass):
     values directly (weights as `quant.scast` of integers, the bias as int32 in units of s_x * s_w[c] with zero
     point 0) and produces the qcast's type, replacing the qcast. A relu / relu6 on the only use of such an op
     is folded into it. `quant.qcast(quant.dcast(q))` to q's own type becomes q. Every other op stays float
-    behind its casts, and so do the ops named in `skip` (comma-separated output tensor names, `layer_name`);
-    `lower_to_int8` returns why, op by op. Unused casts and constants are erased.
+    behind its casts. The ops named in `skip` (comma-separated output tensor names, `layer_name`) stay float
+    and so do their results: their fake-quant pairs are dropped, so the ops reading them run in float as
+    well (the isolated error of the debug report measures exactly what this gives back). `lower_to_int8`
+    returns why each op stays float. Unused casts and constants are erased.
     """
 
     name = "lower-to-int8"

@@ -2,14 +2,17 @@
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from xdsl.ir import BlockArgument
+
 from quantopt import Executor
 from quantopt.dialects import lite
-from quantopt.dialects.quant import UniformQuantizedType, element_type_of
+from quantopt.dialects.quant import QuantizeCastOp, UniformQuantizedType, element_type_of
 from quantopt.passes.bias_correction import float_model_for
 from quantopt.passes.calibration_config import read_calibration_config
 from quantopt.passes.weight_quant import WeightQuantPass, layer_name
@@ -80,10 +83,63 @@ def test_skip_list_keeps_named_layer_float(calibration, capsys):
     assert not isinstance(element_type_of(skipped.results[0].type), UniformQuantizedType)
     assert constant_is_float(skipped.filter)
     assert isinstance(element_type_of(ops["stem.c"].results[0].type), UniformQuantizedType)
+    # Its result is not quantized either, so whatever reads it runs in float.
+    for use in skipped.results[0].uses:
+        assert not isinstance(use.operation, QuantizeCastOp)
+        assert all(not isinstance(element_type_of(r.type), UniformQuantizedType) for r in use.operation.results)
     x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     reference = Executor(float_model_for(EXAMPLE)).run([x])[0]
     output = Executor(module).run([x])[0]
     assert output.shape == reference.shape and np.isfinite(output).all()
+
+
+def test_skipping_the_worst_layer_lowers_the_output_error(calibration):
+    from quantopt.tools.debug_report import config_samples, layer_report, worst_first
+
+    config = read_calibration_config(calibration())
+    float_module = float_model_for(EXAMPLE)
+    samples = list(config_samples(config, float_module))
+    quantized = float_model_for(EXAMPLE)
+    quantize_post_training(quantized, None, config, 8)
+    rows, outputs = layer_report(float_module, quantized, samples, isolated_samples=len(samples))
+    worst = worst_first(rows)[0]
+    assert worst.isolated_rel_error == max(r.isolated_rel_error for r in rows if r.isolated_rel_error is not None)
+    skipping = float_model_for(EXAMPLE)
+    quantize_post_training(skipping, None, replace(config, skip_quant_node=(worst.layer,)), 8)
+    assert output_error(skipping, float_module, samples) < output_error(quantized, float_module, samples)
+    assert output_error(quantized, float_module, samples) == pytest.approx(outputs[0].mean_rel_error, rel=1e-6)
+
+
+def output_error(module, float_module, samples) -> float:
+    from quantopt.tools.metrics import relative_error
+
+    quantized, reference = Executor(module), Executor(float_module)
+    return float(np.mean([relative_error(quantized.run(s)[0], reference.run(s)[0]) for s in samples]))
+
+
+def test_isolated_error_is_the_error_of_quantizing_that_layer_alone(calibration):
+    """The report's isolated error of `pw.c` against an independent construction: the whole pipeline with
+    every other layer in the skip list, so only pw.c's weight and result are quantized."""
+    from quantopt.tools.debug_report import config_samples, layer_report
+
+    config = read_calibration_config(calibration())
+    float_module = float_model_for(EXAMPLE)
+    samples = list(config_samples(config, float_module))
+    quantized = float_model_for(EXAMPLE)
+    quantize_post_training(quantized, None, config, 8)
+    rows, _ = layer_report(float_module, quantized, samples, isolated_samples=3)
+    row = next(r for r in rows if r.layer == "pw.c")
+    alone = float_model_for(EXAMPLE)
+    others = tuple(layer_name(op) for op in alone.walk() if op.dialect_name() == "lite" and layer_name(op) != "pw.c")
+    quantize_post_training(alone, None, replace(config, skip_quant_node=others), 8)
+    for qcast in [op for op in alone.walk() if isinstance(op, QuantizeCastOp)]:
+        # what is left: pw.c's result, and the model input's own quantization (no layer's)
+        if isinstance(qcast.input, BlockArgument):
+            for use in list(qcast.result.uses):
+                use.operation.results[0].replace_all_uses_with(qcast.input)
+    expected = output_error(alone, float_module, samples[:3])
+    assert expected > 1e-4
+    assert row.isolated_rel_error == pytest.approx(expected, rel=1e-5)
 
 
 def constant_is_float(value) -> bool:

@@ -13,7 +13,13 @@ with their type's scale and zero point. Per layer and over all samples:
 - `clip_rate`: fraction of float values outside the range the quantized output type represents,
   [(qmin − zp)·scale, (qmax − zp)·scale] (empty when the layer's output is not quantized);
 - `scale`, `zero_point`, `bits`: the output's quantized type (per tensor), empty if none;
-- `weight_bits`: bits of the layer's quantized weight, empty if its weight is float or it has none.
+- `weight_bits`: bits of the layer's quantized weight, empty if its weight is float or it has none;
+- `isolated_rel_error` / `isolated_sqnr_db`: the model outputs' mean relative error and SQNR when only this
+  layer (its weight and its result) is quantized and everything else runs in float (tools/layer_sensitivity.py),
+  over the first `isolated_samples` samples; empty for layers with nothing quantized.
+
+The cumulative metrics show where the error is; the isolated ones show which layer causes it, so the report
+ranks layers worst first by isolated error: the top rows are the skip_quant_node candidates.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class LayerRow:
     zero_point: int | None
     bits: int | None
     weight_bits: int | None
+    isolated_rel_error: float | None = None
+    isolated_sqnr_db: float | None = None
 
 
 @dataclass
@@ -98,7 +106,7 @@ def sqnr_db(signal: float, noise: float) -> float:
     return min(10 * math.log10(signal / noise), MAX_SQNR_DB)
 
 
-def _quantized_output_type(op: Operation) -> quant.UniformQuantizedType | None:
+def quantized_output_type(op: Operation) -> quant.UniformQuantizedType | None:
     """The per-tensor type of the layer's output: its own result type, or that of the qcast reading it."""
     result = op.results[0]
     qtype = quant.element_type_of(result.type)
@@ -145,7 +153,7 @@ def _layer_infos(module: ModuleOp) -> dict[str, _LayerInfo]:
         if op.dialect_name() == "lite" and op.results:
             name = result_names(op)[0]
             if name is not None:
-                infos[name] = _LayerInfo(op.name, _quantized_output_type(op), _weight_bits(op))
+                infos[name] = _LayerInfo(op.name, quantized_output_type(op), _weight_bits(op))
     return infos
 
 
@@ -169,9 +177,14 @@ class _CapturingRun:
         return outputs, self.tensors
 
 
-def layer_report(float_module: ModuleOp, quant_module: ModuleOp, samples: Iterable[Sequence[np.ndarray]]
-                 ) -> tuple[list[LayerRow], list[OutputRow]]:
+def layer_report(float_module: ModuleOp, quant_module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
+                 isolated_samples: int = 10, progress=None) -> tuple[list[LayerRow], list[OutputRow]]:
     """Per-layer rows in graph order (layers present in both modules) and one row per model output."""
+    from quantopt.tools.layer_sensitivity import isolated_errors
+
+    samples = list(samples)
+    isolated = isolated_errors(float_module, quant_module, samples[:isolated_samples], progress) \
+        if isolated_samples > 0 else {}
     infos = _layer_infos(quant_module)
     float_names = set(_layer_infos(float_module))
     names = [n for n in infos if n in float_names]
@@ -201,7 +214,9 @@ def layer_report(float_module: ModuleOp, quant_module: ModuleOp, samples: Iterab
                              acc.clipped / acc.count if qtype is not None and acc.count else None,
                              qtype.scale if qtype is not None else None,
                              qtype.zero_point if qtype is not None else None,
-                             bits_of(qtype) if qtype is not None else None, info.weight_bits))
+                             bits_of(qtype) if qtype is not None else None, info.weight_bits,
+                             isolated[name].rel_error if name in isolated else None,
+                             isolated[name].sqnr_db if name in isolated else None))
     output_rows = [OutputRow(i, *acc.metrics()) for i, acc in enumerate(outputs) if acc.cosines]
     return rows, output_rows
 
@@ -213,7 +228,8 @@ def _representable_range(qtype: quant.UniformQuantizedType | None) -> tuple[floa
 
 
 def worst_first(rows: Sequence[LayerRow]) -> list[LayerRow]:
-    return sorted(rows, key=lambda r: r.sqnr_db)
+    """Largest isolated error first (layers without one last), ties and the rest by cumulative SQNR."""
+    return sorted(rows, key=lambda r: (r.isolated_rel_error is None, -(r.isolated_rel_error or 0.0), r.sqnr_db))
 
 
 # -- files and terminal --------------------------------------------------------------------------------------
@@ -237,21 +253,26 @@ def write_csv(path: str, rows: Sequence[LayerRow | OutputRow], columns: Sequence
 
 
 def print_table(rows: Sequence[LayerRow], outputs: Sequence[OutputRow], limit: int = 15, console=None) -> None:
-    """The `limit` worst layers by SQNR, then the outputs, as rich tables."""
+    """The `limit` worst layers (`worst_first`), then the outputs, as rich tables."""
     from rich.console import Console
     from rich.table import Table
 
     import sys
 
     console = console or (Console() if sys.stdout.isatty() else Console(width=160))
-    table = Table(title=f"worst {min(limit, len(rows))} of {len(rows)} layers by SQNR")
-    for column, justify in (("layer", "left"), ("op", "left"), ("SQNR dB", "right"), ("cosine", "right"),
+    table = Table(title=f"worst {min(limit, len(rows))} of {len(rows)} layers by isolated error "
+                        "(model output error with only that layer quantized)")
+    for column, justify in (("layer", "left"), ("op", "left"), ("isolated err", "right"),
+                            ("isolated dB", "right"), ("SQNR dB", "right"), ("cosine", "right"),
                             ("rel err", "right"), ("float min", "right"), ("float max", "right"),
                             ("clip %", "right"), ("scale", "right"), ("zp", "right"), ("bits", "right"),
                             ("w bits", "right")):
         table.add_column(column, justify=justify)
     for r in worst_first(rows)[:limit]:
-        table.add_row(r.layer, r.op.removeprefix("lite."), f"{r.sqnr_db:.1f}", f"{r.cosine:.5f}",
+        table.add_row(r.layer, r.op.removeprefix("lite."),
+                      "" if r.isolated_rel_error is None else f"{r.isolated_rel_error:.4f}",
+                      "" if r.isolated_sqnr_db is None else f"{r.isolated_sqnr_db:.1f}",
+                      f"{r.sqnr_db:.1f}", f"{r.cosine:.5f}",
                       f"{r.mean_rel_error:.4f}", f"{r.float_min:.3g}", f"{r.float_max:.3g}",
                       "" if r.clip_rate is None else f"{100 * r.clip_rate:.3f}",
                       _cell(r.scale), _cell(r.zero_point), _cell(r.bits), _cell(r.weight_bits))
