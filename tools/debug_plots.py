@@ -28,20 +28,38 @@ def file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "tensor"
 
 
-def plot_sqnr(rows: Sequence, path: str) -> None:
-    """Bar chart of each layer's SQNR in graph order."""
+def plot_sqnr(rows: Sequence, path: str, highlight: int = 5) -> None:
+    """Bars of each layer's SQNR in graph order: cumulative (quantized run vs float run at that tensor) and,
+    beside it, isolated (model outputs with only that layer quantized). The `highlight` layers with the
+    largest isolated error, the skip_quant_node candidates, are drawn in red."""
+    import numpy as np
+
     plt = _pyplot()
-    width = max(8.0, min(40.0, 0.18 * len(rows)))
-    fig, ax = plt.subplots(figsize=(width, 5))
-    values = [r.sqnr_db for r in rows]
-    worst = min(values)
-    colours = ["tab:red" if v == worst else "tab:blue" for v in values]
-    ax.bar(range(len(rows)), values, color=colours)
-    ax.set_xticks(range(len(rows)))
+    width = max(8.0, min(40.0, 0.22 * len(rows)))
+    fig, ax = plt.subplots(figsize=(width, 5.5))
+    x = np.arange(len(rows))
+    from matplotlib.patches import Patch
+
+    ax.bar(x - 0.2, [r.sqnr_db for r in rows], width=0.4, color="tab:blue")
+    legend = [Patch(color="tab:blue", label="cumulative SQNR at the layer")]
+    isolated = [r.isolated_sqnr_db for r in rows]
+    if any(v is not None for v in isolated):
+        ranked = sorted((i for i, r in enumerate(rows) if r.isolated_rel_error is not None),
+                        key=lambda i: -rows[i].isolated_rel_error)
+        worst = set(ranked[:highlight])
+        values = [np.nan if v is None else v for v in isolated]
+        colours = ["tab:red" if i in worst else "tab:orange" for i in range(len(rows))]
+        ax.bar(x + 0.2, values, width=0.4, color=colours)
+        legend += [Patch(color="tab:orange", label="isolated SQNR of the model outputs (only this layer quantized)"),
+                   Patch(color="tab:red", label=f"the {len(worst)} largest isolated errors (skip candidates)")]
+    ax.set_xticks(x)
     ax.set_xticklabels([r.layer for r in rows], rotation=90, fontsize=5 if len(rows) > 40 else 8)
     ax.set_xlabel("layer (output tensor, graph order)")
     ax.set_ylabel("SQNR (dB)")
-    ax.set_title("SQNR of each layer's output, quantized vs float")
+    ax.set_title("Per-layer SQNR, quantized vs float")
+    top = max([r.sqnr_db for r in rows] + [v for v in isolated if v is not None])
+    ax.set_ylim(top=top * 1.35 if top > 0 else 1.0)  # room for the legend above the bars
+    ax.legend(handles=legend, loc="upper right", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
