@@ -1,16 +1,19 @@
-"""Mixed-bit weight quantization: per layer, the fewest bits whose error stays under a threshold.
+"""Mixed-bit weight quantization: per layer, the fewest bits that keep the model's output error under a threshold.
 
-The error of a layer at b bits is measured on its own output: the float model runs once over a few
-calibration samples while each weight layer's input activation is captured; then, for each layer and each
-candidate b (2..8, ascending), the layer alone runs on those captured inputs with its weights quantized to b
-bits and dequantized (the reference executor's fp32 kernel for that op, fused activation included), and
+The error is that of the model's outputs, measured end to end on calibration samples against the float model:
 
-    error(b) = mean over samples of ‖y_b − y_float‖ / ‖y_float‖.
+    error = mean over samples of ‖y − y_float‖ / ‖y_float‖   (all outputs of a sample flattened together)
 
-The layer gets the smallest b with error(b) ≤ `mean_error_threshold`, or the largest candidate when none
-is. Layers are searched largest first (they decide most of the size); each layer's error is measured with
-every other layer in float, so the choices are independent of each other. Layers that the weight-quant
+which is what `mean_error_threshold` promises the user. The search is greedy, largest layer first (the large
+layers decide the size): every layer starts at the largest candidate width; each layer in turn takes the
+smallest width at which the model, with the layers already decided at their widths and the rest still at the
+largest, stays at or under the threshold (bisection over the widths, taking the error as non-increasing in
+bits). A layer keeps the largest width when even that misses the threshold, so a threshold below what
+uniform quantization at the largest width reaches leaves every layer there. Layers that the weight-quant
 thresholds (or the skip list) leave in float are not searched.
+
+Each trial reruns the samples with one layer's weights swapped: the executor's kernel of every searched layer
+is rebuilt alone for the weights under trial, the rest of the compiled model is reused.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from quantopt.passes.weight_quant import (
 )
 
 CANDIDATE_BITS = tuple(range(2, 9))
-SEARCH_SAMPLES = 8
+SEARCH_SAMPLES = 16
 
 
 @dataclass
@@ -39,91 +42,121 @@ class LayerBits:
     layer: str
     elements: int
     bits: int
-    error: float  # at the chosen bits
+    error: float  # the model's output error once this layer took its bits (later layers still at the largest)
 
 
 def _candidate_layers(module: ModuleOp, options: WeightQuantPass) -> dict[str, Operation]:
     return {c.name: c.op for c in weight_candidates(module, options) if c.skip_reason is None}
 
 
-def capture_layer_inputs(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
-                         names: Iterable[str]) -> dict[str, list[np.ndarray]]:
-    """The first operand (input activation) of each named layer, per sample, from a float run."""
-    from quantopt.backends.reference.capture import capturing_kernels
-    from quantopt.backends.reference.executor import Executor
+class _WeightTrials:
+    """The float model on the reference executor, with the weight of each searched layer swappable."""
 
-    wanted = set(names)
-    captured: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
-    recording = [False]
+    def __init__(self, module: ModuleOp, layers: dict[str, Operation]):
+        from quantopt.backends.reference.executor import Executor
+        from quantopt.backends.reference.kernels_fp32 import FP32_KERNELS
 
-    def record(name, op, value):
-        if recording[0] and name in wanted:
-            captured[name].append(value)
+        self._layers = {op: name for name, op in layers.items()}
+        self._builders: dict[str, tuple] = {}
+        self._current: dict[str, object] = {}
+        table = {op_type: (self._wrap(builder) if op_type.name.startswith("lite.") else builder)
+                 for op_type, builder in FP32_KERNELS.items()}
+        # No fused copy of the module: the kernels are found by the identity of the ops in `layers`.
+        self.executor = Executor(module, kernels=table, fuse_activations=False)
 
-    executor = Executor(module, kernels=capturing_kernels(record, inputs=True))
-    recording[0] = True
-    for inputs in samples:
-        executor.run(inputs)
-    return captured
+    def _wrap(self, builder):
+        from quantopt.backends.reference.kernel import Kernel
+
+        def build(op: Operation, const) -> Kernel:
+            kernel = builder(op, const)
+            name = self._layers.get(op)
+            if name is None:
+                return kernel
+            self._builders[name] = (builder, op, const, kernel)
+            self._current[name] = kernel.fn
+            current = self._current
+            return Kernel(lambda *args: current[name](*args), kernel.inputs, returns_view=kernel.returns_view)
+
+        return build
+
+    def set_weight(self, name: str, weights: np.ndarray | None) -> None:
+        """Run layer `name` with `weights` (None: its own float weights)."""
+        builder, op, const, kernel = self._builders[name]
+        if weights is None:
+            self._current[name] = kernel.fn
+            return
+        weight_value = weight_operand(op)[0]
+        swapped = builder(op, lambda value: weights if value is weight_value else const(value))
+        self._current[name] = swapped.fn
+
+    def outputs(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.asarray(o, np.float64).ravel() for o in self.executor.run(inputs)])
 
 
-def _run_with_weight(op: Operation, weight_value, weights: np.ndarray, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from quantopt.backends.reference.kernels_fp32 import FP32_KERNELS
-
-    def lookup(value):
-        return weights if value is weight_value else constant_value(value)
-
-    kernel = FP32_KERNELS[type(op)](op, lookup)
-    return [np.array(kernel.fn(x), copy=True) for x in inputs]
-
-
-def layer_errors(op: Operation, inputs: list[np.ndarray], options: WeightQuantPass,
-                 candidate_bits: Sequence[int] = CANDIDATE_BITS, threshold: float | None = None) -> dict[int, float]:
-    """error(b) for ascending candidate bits (see the module docstring); stops after the first b at or under
-    `threshold` when one is given."""
+def _dequantized(op: Operation, bits: int, options: WeightQuantPass) -> np.ndarray:
     from quantopt.backends.reference.quant_casts import dequantize
-    from quantopt.tools.metrics import relative_error
 
     value, axis, _ = weight_operand(op)
     weights = constant_value(value)
-    reference = _run_with_weight(op, value, weights, inputs)
-    errors = {}
-    for bits in sorted(candidate_bits):
-        q, qtype = quantize_weight(weights, axis % weights.ndim, bits, options.per_channel, options.search_clip,
-                                   options.balance_rounding)
-        approximate = dequantize(q, qtype).astype(np.float32)
-        outputs = _run_with_weight(op, value, approximate, inputs)
-        errors[bits] = float(np.mean([relative_error(o, r) for o, r in zip(outputs, reference)]))
-        if threshold is not None and errors[bits] <= threshold:
-            break
-    return errors
+    q, qtype = quantize_weight(weights, axis % weights.ndim, bits, options.per_channel, options.search_clip,
+                               options.balance_rounding)
+    return dequantize(q, qtype).astype(np.float32)
 
 
 def choose_layer_bits(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]], threshold: float,
-                      options: WeightQuantPass, candidate_bits: Sequence[int] = CANDIDATE_BITS) -> list[LayerBits]:
-    """The bits of every layer weight quantization would quantize, largest layer first."""
+                      options: WeightQuantPass, candidate_bits: Sequence[int] = CANDIDATE_BITS,
+                      progress=None) -> list[LayerBits]:
+    """The bits of every layer weight quantization would quantize, largest layer first (see the module
+    docstring). `progress()` is called once per layer decided."""
+    from quantopt.tools.metrics import relative_error
+
+    widths = sorted(candidate_bits)
     layers = _candidate_layers(module, options)
-    captured = capture_layer_inputs(module, samples, layers)
+    by_size = sorted(layers, key=lambda name: -constant_value(weight_operand(layers[name])[0]).size)
+    if not by_size:
+        return []
+    trials = _WeightTrials(module, layers)
+    samples = [list(s) for s in samples]
+    references = [trials.outputs(s) for s in samples]
+
+    def model_error() -> float:
+        return float(np.mean([relative_error(trials.outputs(s), r) for s, r in zip(samples, references)]))
+
+    for name in by_size:
+        trials.set_weight(name, _dequantized(layers[name], widths[-1], options))
+    errors_at_largest = model_error()
     chosen = []
-    by_size = sorted(layers.items(), key=lambda item: -constant_value(weight_operand(item[1])[0]).size)
-    for name, op in by_size:
+    for name in by_size:
+        op = layers[name]
         elements = constant_value(weight_operand(op)[0]).size
-        if not captured[name]:  # never ran (dead code): the cheapest width
-            chosen.append(LayerBits(name, elements, min(candidate_bits), float("nan")))
-            continue
-        errors = layer_errors(op, captured[name], options, candidate_bits, threshold)
-        passing = [b for b, e in errors.items() if e <= threshold]
-        bits = min(passing) if passing else max(candidate_bits)
-        chosen.append(LayerBits(name, elements, bits, errors.get(bits, float("nan"))))
+        tried: dict[int, float] = {widths[-1]: errors_at_largest}
+        if errors_at_largest <= threshold:
+            low, high = 0, len(widths) - 1  # widths[high] passes
+            while low < high:
+                middle = (low + high) // 2
+                trials.set_weight(name, _dequantized(op, widths[middle], options))
+                tried[widths[middle]] = model_error()
+                if tried[widths[middle]] <= threshold:
+                    high = middle
+                else:
+                    low = middle + 1
+            bits = widths[high]
+        else:
+            bits = widths[-1]
+        trials.set_weight(name, _dequantized(op, bits, options))
+        errors_at_largest = tried[bits]
+        chosen.append(LayerBits(name, elements, bits, tried[bits]))
+        if progress is not None:
+            progress()
     return chosen
 
 
 def quantize_weights_mixed(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]], threshold: float,
-                           options: WeightQuantPass) -> tuple[list, list[LayerBits]]:
+                           options: WeightQuantPass, progress=None) -> tuple[list, list[LayerBits]]:
     """Choose each layer's bits, then weight-quantize in place; (decisions, chosen bits)."""
     from quantopt.passes.weight_quant import quantize_weights
 
-    chosen = choose_layer_bits(module, samples, threshold, options)
+    chosen = choose_layer_bits(module, samples, threshold, options, progress=progress)
     decisions = quantize_weights(module, replace(options, bits=max(CANDIDATE_BITS)),
                                  {c.layer: c.bits for c in chosen})
     return decisions, chosen

@@ -157,20 +157,41 @@ def test_skip_list_in_ini_section(tmp_path):
     assert config.skip_quant_node == ("a", "b") and config.mean_error_threshold == 0.02
 
 
-def test_mixed_bits_decrease_as_threshold_grows(calibration):
+def test_mixed_bits_keep_the_model_output_error_under_the_threshold(calibration):
+    """Quantized with the chosen bits, the model's output error on the search samples is at most the threshold,
+    and a looser threshold buys fewer bits."""
+    from quantopt.passes.mixed_bit import choose_layer_bits
+    from quantopt.passes.weight_quant import quantize_weights
+    from quantopt.tools.debug_report import config_samples
+
+    float_module = float_model_for(EXAMPLE)
+    samples = list(config_samples(read_calibration_config(calibration()), float_module))
+    options = WeightQuantPass(balance_rounding=True)
+    uniform8 = float_model_for(EXAMPLE)
+    quantize_weights(uniform8, options)
+    floor = output_error(uniform8, float_module, samples)
+    total_bits = {}
+    for threshold in (floor * 1.5, floor * 4, floor * 30):
+        chosen = choose_layer_bits(float_module, samples, threshold, options)
+        assert chosen and all(2 <= c.bits <= 8 for c in chosen)
+        module = float_model_for(EXAMPLE)
+        quantize_weights(module, options, {c.layer: c.bits for c in chosen})
+        error = output_error(module, float_module, samples)
+        assert error <= threshold
+        assert error == pytest.approx(chosen[-1].error, rel=1e-9)
+        total_bits[threshold] = sum(c.bits * c.elements for c in chosen)
+    assert list(total_bits.values()) == sorted(total_bits.values(), reverse=True)
+    assert total_bits[floor * 30] < total_bits[floor * 1.5] < 8 * sum(c.elements for c in chosen)
+
+
+def test_mixed_bits_stay_at_8_when_even_8_misses_the_threshold(calibration):
     from quantopt.passes.mixed_bit import choose_layer_bits
     from quantopt.tools.debug_report import config_samples
 
     module = float_model_for(EXAMPLE)
     samples = list(config_samples(read_calibration_config(calibration()), module))
-    options = WeightQuantPass(balance_rounding=True)
-    chosen = {t: {c.layer: c.bits for c in choose_layer_bits(module, samples, t, options)}
-              for t in (0.005, 0.02, 0.08, 0.3)}
-    layers = chosen[0.005].keys()
-    assert layers and all(2 <= b <= 8 for bits in chosen.values() for b in bits.values())
-    for smaller, larger in zip((0.005, 0.02, 0.08), (0.02, 0.08, 0.3)):
-        assert all(chosen[larger][layer] <= chosen[smaller][layer] for layer in layers)
-    assert sum(chosen[0.3].values()) < sum(chosen[0.005].values())
+    chosen = choose_layer_bits(module, samples, 1e-9, WeightQuantPass(balance_rounding=True))
+    assert chosen and all(c.bits == 8 for c in chosen)
 
 
 def test_mixed_bit_converter_needs_config(tmp_path, capsys):

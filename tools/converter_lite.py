@@ -211,7 +211,7 @@ def _print_mixed_bits(chosen: list, values: dict, log) -> None:
     histogram = ", ".join(f"{bits}b: {count}" for bits, count in bits_histogram(chosen).items())
     log(f"  mixed bits (mean_error_threshold {threshold:g}, largest layers first): {histogram}")
     for c in chosen:
-        log(f"    {c.layer}: {c.bits} bits ({c.elements} weights, output error {c.error:.4f})")
+        log(f"    {c.layer}: {c.bits} bits ({c.elements} weights, model output error then {c.error:.4f})")
 
 
 def _print_post_training(pt, log) -> None:
