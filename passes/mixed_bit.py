@@ -2,9 +2,11 @@
 
 The error is that of the model's outputs, measured end to end on calibration samples against the float model:
 
-    error = mean over samples of ‖y − y_float‖ / ‖y_float‖   (all outputs of a sample flattened together)
+    e_i = ‖y_i − y_float,i‖ / ‖y_float,i‖   (all outputs of sample i flattened together)
+    error = mean(e) + std(e) / sqrt(n)       (the mean's one-sigma upper bound over the n samples)
 
-which is what `mean_error_threshold` promises the user. The search is greedy, largest layer first (the large
+which is what `mean_error_threshold` promises the user: the mean relative error of the outputs, with the
+uncertainty of estimating it on n samples taken on the safe side. The search is greedy, largest layer first (the large
 layers decide the size): every layer starts at the largest candidate width; each layer in turn takes the
 smallest width at which the model, with the layers already decided at their widths and the rest still at the
 largest, stays at or under the threshold (bisection over the widths, taking the error as non-increasing in
@@ -42,7 +44,7 @@ class LayerBits:
     layer: str
     elements: int
     bits: int
-    error: float  # the model's output error once this layer took its bits (later layers still at the largest)
+    error: float  # the model's output error (bound) once this layer took its bits, later layers at the largest
 
 
 def _candidate_layers(module: ModuleOp, options: WeightQuantPass) -> dict[str, Operation]:
@@ -120,7 +122,11 @@ def choose_layer_bits(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
     references = [trials.outputs(s) for s in samples]
 
     def model_error() -> float:
-        return float(np.mean([relative_error(trials.outputs(s), r) for s, r in zip(samples, references)]))
+        """The mean error's one-sigma upper bound: the mean over a few samples is itself noisy, and a search
+        that stops right at the threshold would land above it on other inputs about half the time."""
+        errors = [relative_error(trials.outputs(s), r) for s, r in zip(samples, references)]
+        spread = float(np.std(errors, ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
+        return float(np.mean(errors)) + spread
 
     for name in by_size:
         trials.set_weight(name, _dequantized(layers[name], widths[-1], options))

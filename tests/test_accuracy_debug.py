@@ -110,11 +110,15 @@ def test_skipping_the_worst_layer_lowers_the_output_error(calibration):
     assert output_error(quantized, float_module, samples) == pytest.approx(outputs[0].mean_rel_error, rel=1e-6)
 
 
-def output_error(module, float_module, samples) -> float:
+def output_errors(module, float_module, samples) -> list[float]:
     from quantopt.tools.metrics import relative_error
 
     quantized, reference = Executor(module), Executor(float_module)
-    return float(np.mean([relative_error(quantized.run(s)[0], reference.run(s)[0]) for s in samples]))
+    return [relative_error(quantized.run(s)[0], reference.run(s)[0]) for s in samples]
+
+
+def output_error(module, float_module, samples) -> float:
+    return float(np.mean(output_errors(module, float_module, samples)))
 
 
 def test_isolated_error_is_the_error_of_quantizing_that_layer_alone(calibration):
@@ -176,9 +180,10 @@ def test_mixed_bits_keep_the_model_output_error_under_the_threshold(calibration)
         assert chosen and all(2 <= c.bits <= 8 for c in chosen)
         module = float_model_for(EXAMPLE)
         quantize_weights(module, options, {c.layer: c.bits for c in chosen})
-        error = output_error(module, float_module, samples)
-        assert error <= threshold
-        assert error == pytest.approx(chosen[-1].error, rel=1e-9)
+        errors = output_errors(module, float_module, samples)
+        bound = np.mean(errors) + np.std(errors, ddof=1) / np.sqrt(len(errors))
+        assert np.mean(errors) < bound <= threshold
+        assert bound == pytest.approx(chosen[-1].error, rel=1e-9)
         total_bits[threshold] = sum(c.bits * c.elements for c in chosen)
     assert list(total_bits.values()) == sorted(total_bits.values(), reverse=True)
     assert total_bits[floor * 30] < total_bits[floor * 1.5] < 8 * sum(c.elements for c in chosen)
