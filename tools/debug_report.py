@@ -267,7 +267,7 @@ def print_table(rows: Sequence[LayerRow], outputs: Sequence[OutputRow], limit: i
                             ("rel err", "right"), ("float min", "right"), ("float max", "right"),
                             ("clip %", "right"), ("scale", "right"), ("zp", "right"), ("bits", "right"),
                             ("w bits", "right")):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold" if column == "layer" else "ellipsis")
     for r in worst_first(rows)[:limit]:
         table.add_row(r.layer, r.op.removeprefix("lite."),
                       "" if r.isolated_rel_error is None else f"{r.isolated_rel_error:.4f}",
