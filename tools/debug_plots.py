@@ -115,8 +115,8 @@ def plot_histogram(stats: TensorStats, tensor: str, path: str, bits: int = 8) ->
                 ax.axvline(-lo, color=colour, linewidth=1.0, linestyle="--", label=f"{method} |lo| = {-lo:.3g}")
     ax.set_xlabel("|activation value|")
     ax.set_ylabel("count (log scale)")
-    ax.set_title(f"{tensor}: activation histogram over {stats.samples} samples, range "
-                 f"[{stats.min:.3g}, {stats.max:.3g}], {bits}-bit thresholds")
+    ax.set_title(f"{tensor}\nactivation histogram over {stats.samples} samples, range "
+                 f"[{stats.min:.3g}, {stats.max:.3g}], {bits}-bit thresholds", fontsize=10, wrap=True)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
