@@ -2,7 +2,7 @@
 `converter_lite` as a user runs it: the `.ms` file is written, read back and run on the eval set.
 
     python benchmarks/weight_quant.py [--model M] [--set mobilenet_v2/eval] [--reference ref/mobilenet_v2/logits_ort.npy]
-                                      [--count 300] [--bits 2 ... 16]
+                                      [--count 300] [--bits 2 ... 16] [--quantWeightSize 0] [--quantWeightChannel 0]
 
 Prints per bit width: file size relative to the float `.ms`, the quantized layers' bytes relative to their
 float bytes (ideal b/32), top-1 agreement with fp32, mean relative error ‖q−f‖/‖f‖ of the outputs, cosine,
@@ -56,13 +56,17 @@ def main() -> None:
                         help="zoo-relative fp32 outputs of --model on --set ('' to run our float executor)")
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--bits", type=int, nargs="+", default=list(range(2, 17)))
+    parser.add_argument("--quantWeightSize", type=int, default=0, help="converter_lite flag (default 0: no size floor)")
+    parser.add_argument("--quantWeightChannel", type=int, default=0,
+                        help="converter_lite flag (default 0: no channel floor; converter_lite's own default is 16)")
     args = parser.parse_args()
 
     inputs = zoo.load_set(args.set, args.count)
     fmk = sniff_format(args.model)
     defaults = {f.name: f.default for f in FLAGS}
     with tempfile.TemporaryDirectory() as tmp:
-        base = dict(defaults, fmk=fmk, modelFile=args.model, quantWeightSize=0, quantWeightChannel=0)
+        base = dict(defaults, fmk=fmk, modelFile=args.model, quantWeightSize=args.quantWeightSize,
+                    quantWeightChannel=args.quantWeightChannel)
         float_summary = convert(dict(base, outputFile=os.path.join(tmp, "fp32")), log=lambda *_: None)
         if args.reference:
             reference = zoo.load_reference(args.reference)[:args.count]

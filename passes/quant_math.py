@@ -58,6 +58,35 @@ def per_channel_params(w2d: np.ndarray, bits: int, search_clip: bool) -> tuple[n
     return scale, zero_point
 
 
+def shared_grid_params(lo: np.ndarray, hi: np.ndarray, qmin: int, qmax: int,
+                       tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point per row for the range [lo, hi] (widened to contain 0), taken from one grid for
+    the whole model so that rows with similar ranges get equal parameters, which a `.ms` file stores once
+    (per-channel QuantParam tables are otherwise a large share of a weight-quantized model). The grid:
+    scales are the powers of 1 + tolerance/2, zero points the multiples of the largest power of two that is
+    at most tolerance * (qmax - qmin) (and qmin, qmax themselves, for one-signed rows). Of the grid points
+    whose range [scale * (qmin - zp), scale * (qmax - zp)] covers the row's, the one with the smallest scale
+    is taken: nothing is clipped, and a scale grows by about tolerance at most (half of it on average)."""
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    ratio = 1.0 + tolerance / 2
+    step = 1 << max(int(np.floor(np.log2(max(tolerance * (qmax - qmin), 1.0)))), 0)
+    zero_points = sorted({*range(qmin + (-qmin) % step, qmax + 1, step), qmin, qmax})
+    best_scale = np.full(lo.shape, np.inf)
+    best_zero = np.zeros(lo.shape, np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for z in zero_points:
+            need_lo = np.where(lo < 0, -lo / (z - qmin) if z > qmin else np.inf, 0.0)
+            need_hi = np.where(hi > 0, hi / (qmax - z) if z < qmax else np.inf, 0.0)
+            need = np.maximum(need_lo, need_hi)
+            exponent = np.ceil(np.log(np.where(need > 0, need, 1.0)) / np.log(ratio) - 1e-9)
+            scale = np.where(np.isfinite(need), ratio ** exponent, np.inf)
+            better = scale < best_scale
+            best_scale = np.where(better, scale, best_scale)
+            best_zero = np.where(better, z, best_zero)
+    return best_scale, best_zero
+
+
 def _row_error(w2d, scale, zero_point, qmin, qmax) -> np.ndarray:
     s, z = scale[:, None], zero_point[:, None]
     return np.square(dequantize(quantize(w2d, s, z, qmin, qmax), s, z) - w2d).sum(axis=1)

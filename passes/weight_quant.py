@@ -19,6 +19,7 @@ from quantopt.passes.quant_math import (
     channels_first,
     per_channel_params,
     quantize,
+    shared_grid_params,
     signed_range,
     storage_width,
 )
@@ -75,12 +76,16 @@ def _skip_reason(weights: np.ndarray, axis: int, is_conv: bool, pass_: "WeightQu
 
 
 def quantize_weight(weights: np.ndarray, axis: int, bits: int, per_channel: bool, search_clip: bool,
-                    balance: bool = False):
-    """Integer storage array and its `!quant.uniform` type."""
+                    balance: bool = False, share_tolerance: float = 0.0):
+    """Integer storage array and its `!quant.uniform` type. With `share_tolerance` > 0 the parameters are
+    moved onto the model-wide grid of `shared_grid_params`, to the grid point whose range covers theirs."""
     qmin, qmax = signed_range(bits)
     axis = axis % weights.ndim
     rows = channels_first(weights, axis) if per_channel else weights.reshape(1, -1)
     scale, zero_point = per_channel_params(rows, bits, search_clip)
+    if share_tolerance > 0:  # the grid point covering the range the parameters represent
+        scale, zero_point = shared_grid_params(scale * (qmin - zero_point), scale * (qmax - zero_point), qmin, qmax,
+                                               share_tolerance)
     if balance:
         q_rows = balanced_round(rows.astype(np.float64) / scale[:, None] + zero_point[:, None], qmin, qmax)
     else:
@@ -106,9 +111,14 @@ class WeightQuantPass(ModulePass):
     real range widened to contain 0. Skipped: conv weights with fewer than `min-size` elements or at most
     `min-channel` output channels, fc/matmul weights below `min-size`, and (per channel) layers with fewer
     than `min-channel-elements` weights per channel, whose per-channel parameters would outweigh the saving.
+    `float-fraction` leaves in float the smallest of the remaining layers that together hold at most that
+    fraction of their weights: small layers (the first convolutions, few channels) carry a share of the
+    output error far above their share of the bytes.
     `search-clip` picks each channel's clipping range by minimising its squared error; `balance-rounding`
-    makes each channel's rounding errors sum to zero (see `balanced_round`). `skip` is a comma-separated
-    list of layers (output tensor names, `layer_name`) left in float.
+    makes each channel's rounding errors sum to zero (see `balanced_round`); `share-tolerance` > 0 takes
+    scales and zero points from one grid for the whole model (see `shared_grid_params`), letting a scale grow
+    by up to that fraction so that channels share QuantParam tables in the `.ms` file. `skip` is a
+    comma-separated list of layers (output tensor names, `layer_name`) left in float.
     """
 
     name = "weight-quant"
@@ -120,6 +130,8 @@ class WeightQuantPass(ModulePass):
     min_channel_elements: int = 0
     search_clip: bool = False
     balance_rounding: bool = False
+    share_tolerance: float = 0.0
+    float_fraction: float = 0.0
     skip: str = ""
 
     @property
@@ -129,6 +141,10 @@ class WeightQuantPass(ModulePass):
     def __post_init__(self):
         if not 1 <= self.bits <= 16:
             raise ValueError(f"weight-quant: bits must be in [1, 16], got {self.bits}")
+        if not 0 <= self.share_tolerance <= 1:
+            raise ValueError(f"weight-quant: share-tolerance must be in [0, 1], got {self.share_tolerance}")
+        if not 0 <= self.float_fraction < 1:
+            raise ValueError(f"weight-quant: float-fraction must be in [0, 1), got {self.float_fraction}")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         quantize_weights(op, self)
@@ -165,7 +181,21 @@ def weight_candidates(module: ModuleOp, options: WeightQuantPass) -> list[Weight
             raise QuantOptError(None, f"layer '{name}' has NaN or infinite weights", "weight quantization")
         reason = SKIPPED if name in options.skip_names else _skip_reason(weights, axis, is_conv, options)
         candidates.append(WeightCandidate(op, value, weights, axis, name, reason))
+    if options.float_fraction > 0:
+        _keep_smallest_float(candidates, options.float_fraction)
     return candidates
+
+
+def _keep_smallest_float(candidates: list[WeightCandidate], fraction: float) -> None:
+    """Mark the smallest quantizable layers, together at most `fraction` of their weights, to stay float."""
+    quantizable = [c for c in candidates if c.skip_reason is None]
+    budget = fraction * sum(c.weights.size for c in quantizable)
+    kept = 0
+    for c in sorted(quantizable, key=lambda c: c.weights.size):  # stable: graph order among equal sizes
+        if kept + c.weights.size > budget:
+            break
+        kept += c.weights.size
+        c.skip_reason = f"{c.weights.size} elements, in the smallest layers kept float ({fraction:.1%} of the weights)"
 
 
 def quantize_weights(module: ModuleOp, options: WeightQuantPass,
@@ -186,7 +216,7 @@ def quantize_weights(module: ModuleOp, options: WeightQuantPass,
 def _replace_weight(target: Operation, value: SSAValue, weights: np.ndarray, axis: int,
                     options: WeightQuantPass) -> None:
     q, qtype = quantize_weight(weights, axis, options.bits, options.per_channel, options.search_clip,
-                               options.balance_rounding)
+                               options.balance_rounding, options.share_tolerance)
     data = constant_op(q)
     storage = quant.StorageCastOp(data.result, TensorType(qtype, weights.shape))
     dequant = quant.DequantizeCastOp(storage.result, TensorType(f32, weights.shape))
