@@ -101,7 +101,7 @@ def _dequantized(op: Operation, bits: int, options: WeightQuantPass) -> np.ndarr
     value, axis, _ = weight_operand(op)
     weights = constant_value(value)
     q, qtype = quantize_weight(weights, axis % weights.ndim, bits, options.per_channel, options.search_clip,
-                               options.balance_rounding)
+                               options.balance_rounding, options.share_tolerance)
     return dequantize(q, qtype).astype(np.float32)
 
 

@@ -32,12 +32,16 @@ FLAGS = [
     Flag("debugTensor", "with --debugDir: the layer whose activation histogram is plotted (default: the worst)"),
 ]
 
-# Weight quantization choices the MindSpore Lite flags do not expose (see WeightQuantPass): layers with
-# fewer weights per output channel than this (depthwise 3x3 filters have 9) stay float, because their
-# per-channel parameters cost about as much as the saving and they carry most of the error; rounding is
-# balanced per channel.
-MIN_CHANNEL_ELEMENTS = 32
+# Weight quantization choices the MindSpore Lite flags do not expose (see WeightQuantPass). Per-channel
+# scales and zero points come from one grid for the whole model (scale at most ~4% above its own), so that
+# channels share QuantParam tables: a table costs 24 bytes, about what 3x3 depthwise filters save per channel
+# by being quantized, so without sharing they had to stay float. Layers with a single weight per channel
+# still gain nothing and stay float. The smallest layers, together 0.5% of the weights, stay float: they carry
+# a share of the output error far above their share of the bytes. Rounding is balanced per channel.
+MIN_CHANNEL_ELEMENTS = 2
 BALANCE_ROUNDING = True
+SHARE_TOLERANCE = 0.04
+FLOAT_FRACTION = 0.005
 
 FMK_CODES = {"ONNX": 2, "MINDIR": 3, "TFLITE": 4}
 
@@ -128,6 +132,7 @@ def _weight_quantize(module, values: dict, times: dict) -> tuple[list, list | No
     options = WeightQuantPass(bits=values["bitNum"] or 8, min_size=values["quantWeightSize"],
                               min_channel=values["quantWeightChannel"],
                               min_channel_elements=MIN_CHANNEL_ELEMENTS, balance_rounding=BALANCE_ROUNDING,
+                              share_tolerance=SHARE_TOLERANCE, float_fraction=FLOAT_FRACTION,
                               skip=",".join(skip))
     stage = time.perf_counter()
     if values["bitNum"] == 0:
