@@ -46,6 +46,12 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
         return LowerCalibrationPass
 
+    def accuracy_report():
+        from quantopt.passes.accuracy_report import AccuracyReportPass
+
+        return AccuracyReportPass
+
     return {"fold-batchnorm": fold_batchnorm, "fuse-activation": fuse_activation, "weight-quant": weight_quant,
             "lower-to-int8": lower_to_int8, "bias-correction": bias_correction,
-            "insert-calibration": insert_calibration, "calibrate": calibrate, "lower-calibration": lower_calibration}
+            "insert-calibration": insert_calibration, "calibrate": calibrate, "lower-calibration": lower_calibration,
+            "accuracy-report": accuracy_report}

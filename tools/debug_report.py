@@ -299,24 +299,26 @@ def config_samples(config, module: ModuleOp):
 
 
 def write_debug_dir(directory: str, float_module: ModuleOp, quant_module: ModuleOp, config,
-                    tensor: str | None = None, bits: int = 8, log=print) -> list[LayerRow]:
+                    tensor: str | None = None, bits: int = 8, log=print, console=None,
+                    isolated_samples: int = 10) -> list[LayerRow]:
     """layers.csv, outputs.csv, sqnr_per_layer.png and histogram_<tensor>.png (the worst layer by default),
     and the terminal table. Returns the layer rows."""
     from quantopt.errors import QuantOptError
     from quantopt.tools import debug_plots
 
-    os.makedirs(directory, exist_ok=True)
-    rows, outputs = layer_report(float_module, quant_module, config_samples(config, float_module))
+    rows, outputs = layer_report(float_module, quant_module, config_samples(config, float_module),
+                                 isolated_samples=isolated_samples)
     if not rows:
-        raise QuantOptError(None, "--debugDir: no layer of the quantized model matches a float layer by name")
+        raise QuantOptError(None, "accuracy report: no layer of the quantized model matches a float layer by name "
+                                  "(both must come from the same model, imported and fused the same way)")
+    if tensor is not None and tensor not in {r.layer for r in rows}:
+        raise QuantOptError(None, f"accuracy report: tensor {tensor!r} (--debugTensor): no such layer in the report "
+                                  "(names are output tensor names, as layers.csv lists them)")
+    os.makedirs(directory, exist_ok=True)
     write_csv(os.path.join(directory, "layers.csv"), rows, LAYER_COLUMNS)
     write_csv(os.path.join(directory, "outputs.csv"), outputs, OUTPUT_COLUMNS)
-    print_table(rows, outputs)
+    print_table(rows, outputs, console=console)
     debug_plots.plot_sqnr(rows, os.path.join(directory, "sqnr_per_layer.png"))
-    names = {r.layer for r in rows}
-    if tensor is not None and tensor not in names:
-        raise QuantOptError(None, f"--debugTensor={tensor}: no such layer in the report (names are output "
-                                  "tensor names, as layers.csv lists them)")
     tensor = tensor or worst_first(rows)[0].layer
     stats = debug_plots.tensor_stats(float_module, config_samples(config, float_module), tensor)
     path = os.path.join(directory, f"histogram_{debug_plots.file_safe(tensor)}.png")
