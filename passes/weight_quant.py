@@ -118,7 +118,10 @@ class WeightQuantPass(ModulePass):
     makes each channel's rounding errors sum to zero (see `balanced_round`); `share-tolerance` > 0 takes
     scales and zero points from one grid for the whole model (see `shared_grid_params`), letting a scale grow
     by up to that fraction so that channels share QuantParam tables in the `.ms` file. `skip` is a
-    comma-separated list of layers (output tensor names, `layer_name`) left in float.
+    comma-separated list of layers (output tensor names, `layer_name`) left in float. `mixed=true` gives
+    each layer the fewest bits in 2..8 that keep the model's output error under the `mean_error_threshold`
+    of the calibration config `config`, searched on its samples (see passes/mixed_bit.py; `bits` is then
+    ignored).
     """
 
     name = "weight-quant"
@@ -133,6 +136,8 @@ class WeightQuantPass(ModulePass):
     share_tolerance: float = 0.0
     float_fraction: float = 0.0
     skip: str = ""
+    mixed: bool = False
+    config: str = ""
 
     @property
     def skip_names(self) -> frozenset[str]:
@@ -147,7 +152,19 @@ class WeightQuantPass(ModulePass):
             raise ValueError(f"weight-quant: float-fraction must be in [0, 1), got {self.float_fraction}")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        quantize_weights(op, self)
+        if not self.mixed:
+            quantize_weights(op, self)
+            return
+        from quantopt.passes.calibration_config import read_calibration_config
+        from quantopt.passes.mixed_bit import SEARCH_SAMPLES, quantize_weights_mixed
+        from quantopt.tools.debug_report import config_samples
+
+        if not self.config:
+            raise QuantOptError(None, "weight-quant: mixed=true needs config=<calibration config file> (the "
+                                      "samples the bits are searched on, and mean_error_threshold)")
+        config = read_calibration_config(self.config)
+        samples = [s for _, s in zip(range(SEARCH_SAMPLES), config_samples(config, op))]
+        quantize_weights_mixed(op, samples, config.mean_error_threshold, self)
 
 
 SKIPPED = "in the skip list (skip_quant_node)"
