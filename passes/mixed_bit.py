@@ -14,8 +14,8 @@ bits). A layer keeps the largest width when even that misses the threshold, so a
 uniform quantization at the largest width reaches leaves every layer there. Layers that the weight-quant
 thresholds (or the skip list) leave in float are not searched.
 
-Each trial reruns the samples with one layer's weights swapped: the executor's kernel of every searched layer
-is rebuilt alone for the weights under trial, the rest of the compiled model is reused.
+Each trial reruns the samples with one layer's weights swapped: that layer's kernel alone is rebuilt for the
+weights under trial, the rest of the compiled model is reused (backends/reference/swappable.py).
 """
 
 from __future__ import annotations
@@ -56,40 +56,18 @@ class _WeightTrials:
 
     def __init__(self, module: ModuleOp, layers: dict[str, Operation]):
         from quantopt.backends.reference.executor import Executor
-        from quantopt.backends.reference.kernels_fp32 import FP32_KERNELS
+        from quantopt.backends.reference.swappable import SwappableKernels
 
-        self._layers = {op: name for name, op in layers.items()}
-        self._builders: dict[str, tuple] = {}
-        self._current: dict[str, object] = {}
-        table = {op_type: (self._wrap(builder) if op_type.name.startswith("lite.") else builder)
-                 for op_type, builder in FP32_KERNELS.items()}
+        names = {op: name for name, op in layers.items()}
+        self._layers = layers
+        self._kernels = SwappableKernels(names.get)
         # No fused copy of the module: the kernels are found by the identity of the ops in `layers`.
-        self.executor = Executor(module, kernels=table, fuse_activations=False)
+        self.executor = Executor(module, kernels=self._kernels.table(), fuse_activations=False)
 
-    def _wrap(self, builder):
-        from quantopt.backends.reference.kernel import Kernel
-
-        def build(op: Operation, const) -> Kernel:
-            kernel = builder(op, const)
-            name = self._layers.get(op)
-            if name is None:
-                return kernel
-            self._builders[name] = (builder, op, const, kernel)
-            self._current[name] = kernel.fn
-            current = self._current
-            return Kernel(lambda *args: current[name](*args), kernel.inputs, returns_view=kernel.returns_view)
-
-        return build
-
-    def set_weight(self, name: str, weights: np.ndarray | None) -> None:
-        """Run layer `name` with `weights` (None: its own float weights)."""
-        builder, op, const, kernel = self._builders[name]
-        if weights is None:
-            self._current[name] = kernel.fn
-            return
-        weight_value = weight_operand(op)[0]
-        swapped = builder(op, lambda value: weights if value is weight_value else const(value))
-        self._current[name] = swapped.fn
+    def set_weight(self, name: str, weights: np.ndarray) -> None:
+        """Run layer `name` with `weights` from now on."""
+        kernel = self._kernels.kernel_with_weight(name, weight_operand(self._layers[name])[0], weights)
+        self._kernels.use(name, kernel.fn)
 
     def outputs(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         return np.concatenate([np.asarray(o, np.float64).ravel() for o in self.executor.run(inputs)])

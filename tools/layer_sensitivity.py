@@ -12,8 +12,8 @@ That is exactly what keeping the layer in float through `skip_quant_node` gives 
 on the model outputs against the float run: mean over samples of ‖q − f‖ / ‖f‖ of all outputs together
 (`isolated_rel_error`), and the SQNR of the outputs over all samples (`isolated_sqnr_db`).
 
-One executor serves all layers: every lite kernel of the float module is built twice (float, and
-quantized when the layer has something to quantize) and a switch picks the layer that runs quantized.
+One executor serves all layers (backends/reference/swappable.py): each layer in turn runs its quantized
+twin, a kernel rebuilt for the quantized weight, while the rest of the compiled model is reused.
 """
 
 from __future__ import annotations
@@ -78,90 +78,73 @@ def quantizations(quant_module: ModuleOp) -> dict[str, _Quantization]:
     return found
 
 
-class _SwitchableKernels:
-    """Float kernels, each with a quantized twin that runs instead when `self.active` names its layer."""
+def _quantized_twin(kernels, name: str, op: Operation, quantization: _Quantization):
+    """Layer `name`'s function with its weight and result quantized as `quantization` says, or None when the
+    weight cannot be swapped."""
+    from quantopt.backends.reference.quant_casts import dequantize, quantize
+    from quantopt.passes.weight_quant import weight_operand
 
-    def __init__(self, wanted: dict[str, _Quantization]):
-        self.wanted = wanted
-        self.active: str | None = None
-        self.built: set[str] = set()
+    kernel = kernels.original(name)
+    found = weight_operand(op)
+    if quantization.weight is not None and found is not None:
+        kernel = kernels.kernel_with_weight(name, found[0], quantization.weight)
+        if kernel is None:
+            return None
+    fn, result_type = kernel.fn, quantization.result_type
+    if result_type is None:
+        return fn
 
-    def table(self):
-        from quantopt.backends.reference.kernels_fp32 import FP32_KERNELS
+    def fake_quantized(*args):
+        result = fn(*args)
+        if isinstance(result, tuple):
+            return result
+        return dequantize(quantize(np.asarray(result, np.float32), result_type), result_type)
 
-        return {op_type: (self._wrap(builder) if op_type.name.startswith("lite.") else builder)
-                for op_type, builder in FP32_KERNELS.items()}
-
-    def _wrap(self, builder):
-        from quantopt.backends.reference.capture import result_names
-        from quantopt.backends.reference.kernel import Kernel
-        from quantopt.backends.reference.quant_casts import dequantize, quantize
-        from quantopt.passes.weight_quant import weight_operand
-
-        def build(op: Operation, const) -> Kernel:
-            kernel = builder(op, const)
-            names = result_names(op)
-            quantization = self.wanted.get(names[0]) if names else None
-            if quantization is None:
-                return kernel
-            found = weight_operand(op)
-            weight_value = found[0] if found is not None and quantization.weight is not None else None
-            if weight_value is not None and const(weight_value) is not None:
-                weight = quantization.weight
-
-                def lookup(value):
-                    return weight if value is weight_value else const(value)
-
-                twin = builder(op, lookup)
-                if list(twin.inputs) != list(kernel.inputs):
-                    return kernel
-            else:
-                twin = kernel
-            result_type = quantization.result_type
-            name, float_fn, twin_fn = names[0], kernel.fn, twin.fn
-            self.built.add(name)
-
-            def run(*args):
-                if self.active != name:
-                    return float_fn(*args)
-                result = twin_fn(*args)
-                if result_type is None or isinstance(result, tuple):
-                    return result
-                return dequantize(quantize(np.asarray(result, np.float32), result_type), result_type)
-
-            return Kernel(run, kernel.inputs, returns_view=kernel.returns_view)
-
-        return build
+    return fake_quantized
 
 
 def isolated_errors(float_module: ModuleOp, quant_module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
                     progress=None) -> dict[str, IsolatedError]:
     """The isolated error of every layer the quantized module quantizes and the float module has (see the
     module docstring), over `samples` (kept in memory: each layer reruns them all)."""
+    from quantopt.backends.reference.capture import result_names
     from quantopt.backends.reference.executor import Executor
+    from quantopt.backends.reference.swappable import SwappableKernels
     from quantopt.tools.debug_report import sqnr_db
     from quantopt.tools.metrics import relative_error
 
-    switch = _SwitchableKernels(quantizations(quant_module))
-    executor = Executor(float_module, kernels=switch.table())
+    wanted = quantizations(quant_module)
+    layer_ops: dict[str, Operation] = {}
+
+    def select(op: Operation) -> str | None:
+        names = result_names(op)
+        if names and names[0] in wanted:
+            layer_ops[names[0]] = op
+            return names[0]
+        return None
+
+    kernels = SwappableKernels(select)
+    executor = Executor(float_module, kernels=kernels.table())
     samples = list(samples)
 
     def flat_outputs(inputs) -> np.ndarray:
         return np.concatenate([np.asarray(o, np.float64).ravel() for o in executor.run(inputs)])
 
-    switch.active = None
     references = [flat_outputs(inputs) for inputs in samples]
     errors = {}
-    for name in sorted(switch.built, key=list(switch.wanted).index):
-        switch.active = name
+    for name in kernels.names:
+        twin = _quantized_twin(kernels, name, layer_ops[name], wanted[name])
+        if twin is None:
+            continue
+        kernels.use(name, twin)
         rel, signal, noise = [], 0.0, 0.0
         for inputs, reference in zip(samples, references):
             got = flat_outputs(inputs)
             rel.append(relative_error(got, reference))
             signal += float(reference @ reference)
             noise += float((got - reference) @ (got - reference))
+        kernels.restore(name)
         errors[name] = IsolatedError(float(np.mean(rel)), sqnr_db(signal, noise))
         if progress is not None:
             progress()
-    switch.active = None
     return errors
