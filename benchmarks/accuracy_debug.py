@@ -93,7 +93,7 @@ def part_b(tmp: str, calib_dir: str, args, inputs, reference) -> None:
     float_size, uniform_size = uniform["float_size"], uniform["size"]
     print(f"(b) mixed-bit weight quantization; float .ms {float_size} bytes, uniform 8-bit {uniform_size} bytes")
     rows = [("uniform 8-bit", uniform_size, fidelity(Executor(read_ms(uniform["output"])), inputs, reference),
-             "", uniform["seconds"])]
+             "", uniform["seconds"], None)]
     for threshold in THRESHOLDS:
         config = os.path.join(tmp, f"mixed_{threshold}.cfg")
         with open(config, "w") as f:
@@ -103,12 +103,15 @@ def part_b(tmp: str, calib_dir: str, args, inputs, reference) -> None:
         histogram = " ".join(f"{b}b:{n}" for b, n in bits_histogram(summary["mixed_bits"]).items())
         rows.append((f"mixed, threshold {threshold}", summary["size"],
                      fidelity(Executor(read_ms(summary["output"])), inputs, reference), histogram,
-                     summary["seconds"]))
-    print(f"{'setting':<26} {'bytes':>9} {'vs float':>8} {'vs 8-bit':>8} {'top-1':>7} {'rel err':>8} "
-          f"{'cosine':>8} {'convert s':>9}  bits histogram")
-    for name, size, (top1, rel, cos), histogram, seconds in rows:
+                     summary["seconds"], summary["mixed_bits"][-1].error if summary["mixed_bits"] else None))
+    print("search err: the error bound the search kept under the threshold, on the first 16 calibration samples;")
+    print("top-1 / rel err / cosine: on the eval inputs")
+    print(f"{'setting':<26} {'bytes':>9} {'vs float':>8} {'vs 8-bit':>8} {'search err':>10} {'top-1':>7} "
+          f"{'rel err':>8} {'cosine':>8} {'convert s':>9}  bits histogram")
+    for name, size, (top1, rel, cos), histogram, seconds, search in rows:
+        searched = "" if search is None else f"{search:.4f}"
         print(f"{name:<26} {size:>9} {100 * size / float_size:>7.1f}% {100 * size / uniform_size:>7.1f}% "
-              f"{100 * top1:>6.1f}% {rel:>8.4f} {cos:>8.5f} {seconds:>9.1f}  {histogram}", flush=True)
+              f"{searched:>10} {100 * top1:>6.1f}% {rel:>8.4f} {cos:>8.5f} {seconds:>9.1f}  {histogram}", flush=True)
 
 
 def main() -> None:
