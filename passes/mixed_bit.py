@@ -108,13 +108,13 @@ def choose_layer_bits(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
 
     for name in by_size:
         trials.set_weight(name, _dequantized(layers[name], widths[-1], options))
-    errors_at_largest = model_error()
+    current_error = model_error()
     chosen = []
     for name in by_size:
         op = layers[name]
         elements = constant_value(weight_operand(op)[0]).size
-        tried: dict[int, float] = {widths[-1]: errors_at_largest}
-        if errors_at_largest <= threshold:
+        tried: dict[int, float] = {widths[-1]: current_error}
+        if current_error <= threshold:
             low, high = 0, len(widths) - 1  # widths[high] passes
             while low < high:
                 middle = (low + high) // 2
@@ -128,7 +128,7 @@ def choose_layer_bits(module: ModuleOp, samples: Iterable[Sequence[np.ndarray]],
         else:
             bits = widths[-1]
         trials.set_weight(name, _dequantized(op, bits, options))
-        errors_at_largest = tried[bits]
+        current_error = tried[bits]
         chosen.append(LayerBits(name, elements, bits, tried[bits]))
         if progress is not None:
             progress()
